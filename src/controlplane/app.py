@@ -1,0 +1,80 @@
+"""The composition root: builds the ASGI app, its middleware and its lifespan.
+
+Nothing connects at import time. `create_app(settings)` returns an app whose lifespan opens
+the pool, applies migrations, starts the background services, and closes everything in
+reverse order on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
+
+from controlplane.audit.routes import router as audit_router
+from controlplane.config import Settings
+from controlplane.health import router as health_router
+from controlplane.nodes.routes import router as nodes_router
+from controlplane.projects.routes import router as projects_router
+from controlplane.runtime import Runtime
+from controlplane.web.docs import install_docs
+from controlplane.web.errors import install_error_handlers
+from controlplane.web.middleware import (
+    BodyLimitMiddleware,
+    ErrorCatcherMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
+    """Build the app. `database_url` overrides the settings (tests, the demo)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings, database_url=database_url)
+        await runtime.start(serve_api=True)
+        app.state.cp = runtime.state
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="Control plane for LXC on Proxmox VE",
+        version="0.1.0",
+        description="Multi-tenant LXC containers on Proxmox VE: nodes, projects, tenants.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    install_docs(app)
+    static = Path(str(resources.files("controlplane").joinpath("static")))
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    for router in (health_router, nodes_router, projects_router, audit_router):
+        app.include_router(router)
+
+    # add_middleware wraps: the last added runs first (outermost).
+    app.add_middleware(ErrorCatcherMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

@@ -1,0 +1,93 @@
+"""The `controlplane` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controlplane.config import SettingsError, load_settings
+from controlplane.web.logs import configure_logging
+
+app = typer.Typer(help="Control plane for LXC containers on Proxmox VE.", no_args_is_help=True)
+
+
+def _settings_or_exit(**overrides: object):  # type: ignore[no-untyped-def]
+    try:
+        settings = load_settings(**overrides)
+        settings.require_secrets()
+    except SettingsError as exc:
+        typer.echo(f"controlplane: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="BIND_ADDR", help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(envvar="HOST_PORT", help="Port to listen on")] = None,
+    workers: Annotated[
+        bool, typer.Option(envvar="RUN_WORKERS", help="Also run the provisioning workers")
+    ] = True,
+) -> None:
+    """Serve the API (and, by default, the workers)."""
+    from controlplane.app import create_app
+    from controlplane.web.server import uvicorn_config
+
+    settings = _settings_or_exit(run_workers=workers)
+    configure_logging(settings.log_level)
+    import uvicorn
+
+    config = uvicorn_config(
+        create_app(settings), host=host or settings.bind_addr, port=port or settings.host_port
+    )
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and exit."""
+    from controlplane.db.migrate import MigrationError
+    from controlplane.db.migrate import migrate as run_migrations
+    from controlplane.runtime import resolve_database_url
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    try:
+        applied = asyncio.run(run_migrations(resolve_database_url(settings)))
+    except MigrationError as exc:
+        typer.echo(f"controlplane: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+@app.command("init-env")
+def init_env(
+    path: Annotated[Path, typer.Option(help="The .env file to complete")] = Path(".env"),
+) -> None:
+    """Generate missing secrets into .env and print the admin token once."""
+    import os
+
+    from controlplane.envfile import ensure_env
+
+    created = ensure_env(path, dict(os.environ))
+    if created:
+        typer.echo(f"wrote {', '.join(created)} to {path}")
+        if "API_TOKEN" in created:
+            typer.echo(f"admin API token (shown once): {created['API_TOKEN']}")
+        if "SETUP_TOKEN" in created:
+            typer.echo(f"dashboard setup token (shown once): {created['SETUP_TOKEN']}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""All settings of the control plane, read from the environment (and `.env`).
+
+One typed `Settings` object, built at start-up by the composition root (never at import
+time). Secrets are validated here so `serve` refuses to start with a missing or malformed
+one, naming the variable and the reason; `SecretStr` keeps them out of reprs and logs.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+# Values that ship in examples and must never reach production.
+PLACEHOLDERS = {"changeme", "change-me", "secret", "example", "test", "token", "password"}
+
+
+class SettingsError(Exception):
+    """The environment does not describe a runnable control plane; the message says why."""
+
+
+def _hex64(name: str, value: SecretStr | None) -> SecretStr | None:
+    if value is None:
+        return None
+    raw = value.get_secret_value()
+    if not HEX64.match(raw):
+        raise ValueError(f"{name} must be exactly 64 hex characters (32 bytes), got {len(raw)}")
+    if len(set(raw.lower())) < 4:
+        raise ValueError(f"{name} looks like a placeholder (too few distinct characters)")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # --- secrets -------------------------------------------------------------------
+    api_token: SecretStr | None = Field(None, description="Admin bearer token for /api/v1")
+    encryption_key: SecretStr | None = Field(None, description="64 hex chars: AES-256-GCM key")
+    jwt_secret: SecretStr | None = Field(None, description="64 hex chars: HS256 key for JWTs")
+    setup_token: SecretStr | None = Field(None, description="Registers the first passkey")
+    registration_token: SecretStr | None = Field(None, description="Required to sign up, if set")
+    metrics_token: SecretStr | None = Field(None, description="Optional token for /metrics")
+
+    # --- network -------------------------------------------------------------------
+    bind_addr: str = "127.0.0.1"
+    host_port: int = Field(8080, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:5173", "http://localhost:5174"]
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_origin: str = "http://localhost:8080"
+    base_domain: str = "localhost"
+
+    # --- database ------------------------------------------------------------------
+    database_url: str | None = None
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(20, ge=1)
+    embedded_pg_dir: str = "var/pg"
+
+    # --- workers -------------------------------------------------------------------
+    worker_concurrency: int = Field(10, ge=1, le=500)
+    run_workers: bool = True
+
+    # --- integrations (all optional) -------------------------------------------------
+    wg_hub_public_key: str | None = None
+    caddy_admin_url: str | None = None
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+
+    # --- limits --------------------------------------------------------------------
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _check_encryption_key(cls, v: SecretStr | None) -> SecretStr | None:
+        return _hex64("ENCRYPTION_KEY", v)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _check_jwt_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        return _hex64("JWT_SECRET", v)
+
+    @field_validator("api_token", "setup_token", "registration_token", "metrics_token")
+    @classmethod
+    def _check_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        raw = v.get_secret_value()
+        if raw.strip().lower() in PLACEHOLDERS:
+            raise ValueError("is a placeholder value; generate a random one")
+        if len(raw) < 16:
+            raise ValueError(f"must be at least 16 characters long, got {len(raw)}")
+        return v
+
+    @cached_property
+    def encryption_key_bytes(self) -> bytes:
+        assert self.encryption_key is not None
+        return bytes.fromhex(self.encryption_key.get_secret_value())
+
+    def require_secrets(self) -> None:
+        """Refuse to serve without the secrets the API cannot work without."""
+        missing = [
+            name
+            for name, value in (
+                ("API_TOKEN", self.api_token),
+                ("ENCRYPTION_KEY", self.encryption_key),
+                ("JWT_SECRET", self.jwt_secret),
+            )
+            if value is None
+        ]
+        if missing:
+            raise SettingsError(
+                "missing required secret(s): "
+                + ", ".join(missing)
+                + " (set them in the environment or .env; `make run` generates them)"
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]).upper() if err["loc"] else "?"
+            problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Proxmox nodes registered with the control plane."""

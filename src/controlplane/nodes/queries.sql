@@ -1,0 +1,55 @@
+-- name: node_insert
+INSERT INTO nodes (id, name, api_url, pve_node, token_id, token_secret_sealed, tls_fingerprint,
+                   verify_tls, total_ram_mb, vmid_range_start, vmid_range_end, ssh_host, ssh_port,
+                   ssh_user, ssh_private_key_sealed, ssh_host_key, status, last_seen, pve_version,
+                   mem_used_mb, templates)
+VALUES (%(id)s, %(name)s, %(api_url)s, %(pve_node)s, %(token_id)s, %(token_secret_sealed)s,
+        %(tls_fingerprint)s, %(verify_tls)s, %(total_ram_mb)s, %(vmid_range_start)s,
+        %(vmid_range_end)s, %(ssh_host)s, %(ssh_port)s, %(ssh_user)s, %(ssh_private_key_sealed)s,
+        %(ssh_host_key)s, %(status)s, %(last_seen)s, %(pve_version)s, %(mem_used_mb)s,
+        %(templates)s)
+RETURNING *
+
+-- name: node_get
+SELECT * FROM nodes WHERE id = %(id)s
+
+-- name: node_page
+WITH filtered AS (
+    SELECT * FROM nodes WHERE (%(status)s::text IS NULL OR status = %(status)s)
+)
+SELECT (SELECT count(*) FROM filtered) AS total,
+       coalesce((SELECT json_agg(p) FROM (
+           SELECT * FROM filtered ORDER BY name LIMIT %(limit)s OFFSET %(offset)s) p),
+           '[]'::json) AS items
+
+-- name: node_update
+-- Columns passed as NULL keep their value.
+UPDATE nodes SET
+    name = coalesce(%(name)s, name),
+    api_url = coalesce(%(api_url)s, api_url),
+    pve_node = coalesce(%(pve_node)s, pve_node),
+    token_id = coalesce(%(token_id)s, token_id),
+    token_secret_sealed = coalesce(%(token_secret_sealed)s, token_secret_sealed),
+    tls_fingerprint = CASE WHEN %(set_fingerprint)s THEN %(tls_fingerprint)s ELSE tls_fingerprint END,
+    verify_tls = coalesce(%(verify_tls)s, verify_tls),
+    total_ram_mb = coalesce(%(total_ram_mb)s, total_ram_mb),
+    vmid_range_start = coalesce(%(vmid_range_start)s, vmid_range_start),
+    vmid_range_end = coalesce(%(vmid_range_end)s, vmid_range_end),
+    ssh_host = coalesce(%(ssh_host)s, ssh_host),
+    ssh_port = coalesce(%(ssh_port)s, ssh_port),
+    ssh_user = coalesce(%(ssh_user)s, ssh_user),
+    ssh_private_key_sealed = coalesce(%(ssh_private_key_sealed)s, ssh_private_key_sealed),
+    ssh_host_key = coalesce(%(ssh_host_key)s, ssh_host_key),
+    updated_at = now()
+WHERE id = %(id)s
+RETURNING *
+
+-- name: node_live_tenants
+SELECT count(*) AS n FROM tenants WHERE node_id = %(id)s AND status <> 'deleted'
+
+-- name: node_delete_if_empty
+-- Deleting and checking for live tenants in one statement closes the race with a create.
+DELETE FROM nodes n
+WHERE n.id = %(id)s
+  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.node_id = n.id AND t.status <> 'deleted')
+RETURNING id

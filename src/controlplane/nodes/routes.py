@@ -1,0 +1,82 @@
+"""HTTP for `/api/v1/nodes`: parse, call one service function, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from controlplane.deps import AdminDep, AuditDep, DbDep, StateDep
+from controlplane.nodes import service
+from controlplane.nodes.schemas import NodeCreate, NodePublic, NodeUpdate
+from controlplane.web.errors import error_responses
+from controlplane.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+
+
+@router.get("", response_model=Page[NodePublic], responses=error_responses(401, 422))
+async def list_nodes(
+    db: DbDep,
+    _: AdminDep,
+    page: PageDep,
+    status: Annotated[Literal["unknown", "online", "offline"] | None, Query()] = None,
+) -> dict[str, Any]:
+    return await service.list_nodes(db, status=status, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=NodePublic,
+    responses=error_responses(400, 401, 409, 422, 502),
+)
+async def create_node(
+    body: NodeCreate, state: StateDep, actor: AdminDep, audit: AuditDep, response: Response
+) -> dict[str, Any]:
+    row = await service.create_node(state.db, state.sealer, body, state.extras.get("node_verifier"))
+    audit(
+        actor,
+        "node.create",
+        "node",
+        row["id"],
+        body.model_dump(exclude={"token_secret", "ssh_private_key"}),
+    )
+    response.headers["Location"] = f"/api/v1/nodes/{row['id']}"
+    return service.public(row)
+
+
+@router.get("/{node_id}", response_model=NodePublic, responses=error_responses(401, 404, 422))
+async def get_node(node_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
+    return service.public(await service.get_node(db, node_id))
+
+
+@router.put(
+    "/{node_id}", response_model=NodePublic, responses=error_responses(400, 401, 404, 409, 422, 502)
+)
+async def update_node(
+    node_id: UUID, body: NodeUpdate, state: StateDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.update_node(
+        state.db, state.sealer, node_id, body, state.extras.get("node_verifier")
+    )
+    changed = body.model_dump(exclude_unset=True)
+    audit(
+        actor,
+        "node.update",
+        "node",
+        node_id,
+        {"changed": sorted(changed)}
+        | {k: v for k, v in changed.items() if k not in ("token_secret", "ssh_private_key")},
+    )
+    if "proxmox_registry" in state.extras:
+        state.extras["proxmox_registry"].forget(node_id)
+    return service.public(row)
+
+
+@router.delete("/{node_id}", status_code=204, responses=error_responses(401, 404, 409, 422))
+async def delete_node(node_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> Response:
+    await service.delete_node(db, node_id)
+    audit(actor, "node.delete", "node", node_id)
+    return Response(status_code=204)

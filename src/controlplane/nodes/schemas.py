@@ -1,0 +1,104 @@
+"""Request and response bodies for `/api/v1/nodes`. Secrets are write-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from controlplane.validation import (
+    DnsName,
+    Fingerprint,
+    HttpUrl,
+    PveNodeName,
+    TokenId,
+    normalise_fingerprint,
+)
+
+Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+VmId = Annotated[int, Field(ge=100, le=999_999_999)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NodeCreate(_Strict):
+    name: DnsName
+    api_url: HttpUrl = Field(description="Proxmox API base, e.g. https://pve1.example:8006")
+    pve_node: PveNodeName = Field(description="The node's name inside Proxmox")
+    token_id: TokenId = Field(description="user@realm!tokenname")
+    token_secret: Secret = Field(description="Write-only; sealed at rest, never returned")
+    tls_fingerprint: Annotated[Fingerprint | None, AfterValidator(normalise_fingerprint)] = None
+    verify_tls: bool = True
+    total_ram_mb: Annotated[int, Field(ge=64, le=2**31 - 1)] | None = Field(
+        None, description="Defaults to the node's memory as Proxmox reports it"
+    )
+    vmid_range_start: VmId = 10000
+    vmid_range_end: VmId = 19999
+    ssh_host: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    ssh_user: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] = (
+        "root"
+    )
+    ssh_private_key: Secret | None = Field(None, description="Write-only OpenSSH/PEM private key")
+    ssh_host_key: Annotated[str, Field(max_length=4096)] | None = Field(
+        None, description="The node's SSH host public key (pinned)"
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> NodeCreate:
+        if self.vmid_range_start > self.vmid_range_end:
+            raise ValueError("vmid_range_start must not be greater than vmid_range_end")
+        return self
+
+
+class NodeUpdate(_Strict):
+    name: DnsName | None = None
+    api_url: HttpUrl | None = None
+    pve_node: PveNodeName | None = None
+    token_id: TokenId | None = None
+    token_secret: Secret | None = None
+    tls_fingerprint: Annotated[Fingerprint | None, AfterValidator(normalise_fingerprint)] = None
+    verify_tls: bool | None = None
+    total_ram_mb: Annotated[int, Field(ge=64, le=2**31 - 1)] | None = None
+    vmid_range_start: VmId | None = None
+    vmid_range_end: VmId | None = None
+    ssh_host: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    ssh_user: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] | None
+    ) = None
+    ssh_private_key: Secret | None = None
+    ssh_host_key: Annotated[str, Field(max_length=4096)] | None = None
+
+
+class NodePublic(BaseModel):
+    id: UUID
+    name: str
+    api_url: str
+    pve_node: str
+    token_id: str
+    tls_fingerprint: str | None
+    verify_tls: bool
+    total_ram_mb: int
+    allocated_ram_mb: int
+    vmid_range_start: int
+    vmid_range_end: int
+    status: str
+    last_seen: datetime | None
+    last_error: str | None
+    pve_version: str | None
+    mem_used_mb: int | None
+    cpu: float | None
+    uptime_s: int | None
+    templates: list[int]
+    ssh_host: str | None
+    ssh_port: int
+    ssh_user: str
+    ssh_host_key: str | None
+    has_ssh_key: bool
+    created_at: datetime
+    updated_at: datetime

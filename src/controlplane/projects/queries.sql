@@ -1,0 +1,51 @@
+-- name: project_insert
+INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port,
+                      health_path, bootstrap_commands, is_default)
+VALUES (%(id)s, %(name)s, %(slug)s, %(template_vmid)s, %(ram_mb)s, %(cores)s, %(disk_gb)s,
+        %(app_port)s, %(health_path)s, %(bootstrap_commands)s, %(is_default)s)
+RETURNING *
+
+-- name: project_get
+SELECT * FROM projects WHERE id = %(id)s
+
+-- name: project_by_slug
+SELECT * FROM projects WHERE slug = %(slug)s
+
+-- name: project_default
+SELECT * FROM projects WHERE is_default
+
+-- name: project_clear_default
+UPDATE projects SET is_default = false, updated_at = now()
+WHERE is_default AND id <> %(id)s
+
+-- name: project_page
+WITH filtered AS (SELECT * FROM projects)
+SELECT (SELECT count(*) FROM filtered) AS total,
+       coalesce((SELECT json_agg(p) FROM (
+           SELECT * FROM filtered ORDER BY name, id LIMIT %(limit)s OFFSET %(offset)s) p),
+           '[]'::json) AS items
+
+-- name: project_update
+UPDATE projects SET
+    name = coalesce(%(name)s, name),
+    slug = coalesce(%(slug)s, slug),
+    template_vmid = coalesce(%(template_vmid)s, template_vmid),
+    ram_mb = coalesce(%(ram_mb)s, ram_mb),
+    cores = coalesce(%(cores)s, cores),
+    disk_gb = coalesce(%(disk_gb)s, disk_gb),
+    app_port = coalesce(%(app_port)s, app_port),
+    health_path = CASE WHEN %(set_health_path)s THEN %(health_path)s ELSE health_path END,
+    bootstrap_commands = coalesce(%(bootstrap_commands)s, bootstrap_commands),
+    is_default = coalesce(%(is_default)s, is_default),
+    updated_at = now()
+WHERE id = %(id)s
+RETURNING *
+
+-- name: project_delete_if_unused
+DELETE FROM projects p
+WHERE p.id = %(id)s
+  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.project_id = p.id AND t.status <> 'deleted')
+RETURNING id
+
+-- name: project_live_tenants
+SELECT count(*) AS n FROM tenants WHERE project_id = %(id)s AND status <> 'deleted'

@@ -1,0 +1,58 @@
+"""HTTP for `/api/v1/projects`."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from controlplane.deps import AdminDep, AuditDep, DbDep
+from controlplane.projects import service
+from controlplane.projects.schemas import ProjectCreate, ProjectPublic, ProjectUpdate
+from controlplane.web.errors import error_responses
+from controlplane.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+
+
+@router.get("", response_model=Page[ProjectPublic], responses=error_responses(401, 422))
+async def list_projects(db: DbDep, _: AdminDep, page: PageDep) -> dict[str, Any]:
+    return await service.list_projects(db, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "", status_code=201, response_model=ProjectPublic, responses=error_responses(400, 401, 409, 422)
+)
+async def create_project(
+    body: ProjectCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
+) -> dict[str, Any]:
+    row = await service.create_project(db, body)
+    audit(actor, "project.create", "project", row["id"], body.model_dump())
+    response.headers["Location"] = f"/api/v1/projects/{row['id']}"
+    return row
+
+
+@router.get("/{project_id}", response_model=ProjectPublic, responses=error_responses(401, 404, 422))
+async def get_project(project_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
+    return await service.get_project(db, project_id)
+
+
+@router.put(
+    "/{project_id}",
+    response_model=ProjectPublic,
+    responses=error_responses(400, 401, 404, 409, 422),
+)
+async def update_project(
+    project_id: UUID, body: ProjectUpdate, db: DbDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.update_project(db, project_id, body)
+    audit(actor, "project.update", "project", project_id, body.model_dump(exclude_unset=True))
+    return row
+
+
+@router.delete("/{project_id}", status_code=204, responses=error_responses(401, 404, 409, 422))
+async def delete_project(project_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> Response:
+    await service.delete_project(db, project_id)
+    audit(actor, "project.delete", "project", project_id)
+    return Response(status_code=204)

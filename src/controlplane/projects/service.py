@@ -1,0 +1,98 @@
+"""Rules for project templates: unique slugs, at most one default, no deleting one in use."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from controlplane.db import Conflict as DbConflict
+from controlplane.db import Database, load_queries
+from controlplane.projects.schemas import ProjectCreate, ProjectUpdate
+from controlplane.web.errors import Conflict, NotFound
+
+_Q = load_queries("controlplane.projects")
+
+
+def _conflict(exc: DbConflict, slug: str | None) -> Conflict:
+    if exc.constraint == "projects_slug_key":
+        return Conflict(f"a project with slug {slug!r} already exists", field="slug")
+    if exc.constraint == "projects_one_default":
+        return Conflict(
+            "another project became the default at the same time; retry", field="is_default"
+        )
+    return Conflict(f"conflicts with an existing project: {exc}")
+
+
+async def get_project(db: Database, project_id: uuid.UUID) -> dict[str, Any]:
+    row = await db.fetch_one(_Q["project_get"], {"id": project_id})
+    if row is None:
+        raise NotFound(f"project {project_id} not found")
+    return row
+
+
+async def find_project(db: Database, slug: str | None) -> dict[str, Any]:
+    """The project a user asked for by slug, or the default one."""
+    if slug is not None:
+        row = await db.fetch_one(_Q["project_by_slug"], {"slug": slug})
+        if row is None:
+            raise NotFound(f"no project with slug {slug!r}", field="project")
+        return row
+    row = await db.fetch_one(_Q["project_default"])
+    if row is None:
+        raise NotFound("no default project is configured; name one with `project`", field="project")
+    return row
+
+
+async def list_projects(db: Database, *, limit: int, offset: int) -> dict[str, Any]:
+    row = await db.fetch_one(_Q["project_page"], {"limit": limit, "offset": offset})
+    assert row is not None
+    return {"items": row["items"], "total": row["total"], "limit": limit, "offset": offset}
+
+
+async def create_project(db: Database, data: ProjectCreate) -> dict[str, Any]:
+    project_id = uuid.uuid4()
+    params = {
+        **data.model_dump(),
+        "id": project_id,
+        "bootstrap_commands": Jsonb(data.bootstrap_commands),
+    }
+    try:
+        async with db.transaction() as tx:
+            if data.is_default:
+                await tx.execute(_Q["project_clear_default"], {"id": project_id})
+            row = await tx.fetch_one(_Q["project_insert"], params)
+    except DbConflict as exc:
+        raise _conflict(exc, data.slug) from None
+    assert row is not None
+    return row
+
+
+async def update_project(
+    db: Database, project_id: uuid.UUID, data: ProjectUpdate
+) -> dict[str, Any]:
+    changes = data.model_dump(exclude_unset=True)
+    params: dict[str, Any] = {field: changes.get(field) for field in ProjectUpdate.model_fields}
+    params["id"] = project_id
+    params["set_health_path"] = "health_path" in changes
+    if changes.get("bootstrap_commands") is not None:
+        params["bootstrap_commands"] = Jsonb(changes["bootstrap_commands"])
+    try:
+        async with db.transaction() as tx:
+            if changes.get("is_default"):
+                await tx.execute(_Q["project_clear_default"], {"id": project_id})
+            row = await tx.fetch_one(_Q["project_update"], params)
+            if row is None:
+                raise NotFound(f"project {project_id} not found")
+    except DbConflict as exc:
+        raise _conflict(exc, changes.get("slug")) from None
+    return row
+
+
+async def delete_project(db: Database, project_id: uuid.UUID) -> None:
+    await get_project(db, project_id)
+    deleted = await db.fetch_one(_Q["project_delete_if_unused"], {"id": project_id})
+    if deleted is None:
+        live = await db.fetch_val(_Q["project_live_tenants"], {"id": project_id})
+        raise Conflict(f"project {project_id} is used by {live} live tenant(s)")

@@ -1,0 +1,80 @@
+"""Start and stop everything one process runs, in order, for `serve`, `worker` and tests.
+
+The API and the standalone worker build their resources here, so both wire the same
+database pool, sealer, audit writer and background services.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from controlplane.audit.writer import AuditLog
+from controlplane.config import Settings
+from controlplane.crypto import Sealer
+from controlplane.db import Database
+from controlplane.db.embedded import embedded_url
+from controlplane.db.migrate import migrate
+from controlplane.state import AppState
+
+log = logging.getLogger(__name__)
+
+Stopper = Callable[[], Awaitable[None]]
+
+
+def resolve_database_url(settings: Settings, override: str | None = None) -> str:
+    if override:
+        return override
+    if settings.database_url:
+        return settings.database_url
+    log.info(
+        "no DATABASE_URL: starting embedded PostgreSQL", extra={"pgdata": settings.embedded_pg_dir}
+    )
+    return embedded_url(settings.embedded_pg_dir)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, database_url: str | None = None) -> None:
+        self.settings = settings
+        self._database_url = database_url
+        self._stoppers: list[Stopper] = []
+        self.state: AppState | None = None  # type: ignore[assignment]
+
+    async def start(self, *, serve_api: bool) -> AppState:
+        settings = self.settings
+        settings.require_secrets()
+        url = resolve_database_url(settings, self._database_url)
+        applied = await migrate(url)
+        if applied:
+            log.info("migrations applied", extra={"applied": applied})
+        db = await Database.connect(
+            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        self._stoppers.append(db.close)
+        audit = AuditLog(db)
+        audit.start()
+        self._stoppers.append(audit.stop)
+        self.state = AppState(
+            settings=settings,
+            db=db,
+            sealer=Sealer.from_key(settings.encryption_key_bytes),
+            audit=audit,
+        )
+        for hook in _START_HOOKS:
+            stopper = await hook(self.state, serve_api)
+            if stopper is not None:
+                self._stoppers.append(stopper)
+        return self.state
+
+    async def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                await stopper()
+            except Exception:
+                log.exception("error while stopping")
+
+
+StartHook = Callable[[AppState, bool], Awaitable[Stopper | None]]
+# Background services register here in start order (Proxmox registry, pollers, workers...).
+_START_HOOKS: list[StartHook] = []

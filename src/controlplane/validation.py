@@ -1,0 +1,95 @@
+"""Field types shared by the API's request bodies, each with a clear 422 message."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_FINGERPRINT = re.compile(r"^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
+
+# Subdomains a tenant can never take: they belong to the operator.
+RESERVED_SUBDOMAINS = frozenset(
+    {
+        "www",
+        "api",
+        "admin",
+        "app",
+        "mail",
+        "smtp",
+        "imap",
+        "pop",
+        "ftp",
+        "ns1",
+        "ns2",
+        "dns",
+        "docs",
+        "status",
+        "static",
+        "assets",
+        "cdn",
+        "auth",
+        "login",
+        "sso",
+        "billing",
+        "dashboard",
+        "panel",
+        "root",
+        "localhost",
+        "wireguard",
+        "vpn",
+        "proxmox",
+        "pve",
+        "support",
+        "help",
+    }
+)
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            "must be a DNS label: 1-63 lower-case letters, digits or hyphens, "
+            "not starting or ending with a hyphen"
+        )
+    return value
+
+
+def _subdomain(value: str) -> str:
+    _dns_label(value)
+    if value in RESERVED_SUBDOMAINS:
+        raise ValueError(f"{value!r} is reserved")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$", value):
+        raise ValueError("must be an http(s) base URL such as https://pve1.example:8006")
+    return value.rstrip("/")
+
+
+def normalise_fingerprint(value: str | None) -> str | None:
+    if value is None:
+        return None
+    raw = value.replace(":", "").upper()
+    return ":".join(raw[i : i + 2] for i in range(0, 64, 2))
+
+
+DnsName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_dns_label)]
+Subdomain = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_subdomain)]
+HttpUrl = Annotated[str, Field(min_length=8, max_length=255), AfterValidator(_http_url)]
+PveNodeName = Annotated[
+    str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+]
+TokenId = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$",
+        description="user@realm!tokenname",
+    ),
+]
+Fingerprint = Annotated[str, Field(pattern=_FINGERPRINT.pattern, description="SHA-256, AA:BB:..")]

@@ -1,0 +1,190 @@
+"""One JSON error shape for every error the API returns.
+
+    {"error": {"status": 409, "code": "conflict", "message": "...",
+               "fields": [{"field": "name", "message": "..."}]},
+     "request_id": "..."}
+
+Services raise `ApiError` subclasses; FastAPI's own errors (404 for unknown paths, 405,
+422 validation) and unexpected exceptions are rendered in the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from controlplane.web.context import request_id_var
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    402: "payment_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "unavailable",
+}
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    status: int
+    code: str
+    message: str
+    fields: list[FieldProblem] = []
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+    request_id: str | None = None
+
+
+class ApiError(Exception):
+    status = 400
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+        if status is not None:
+            self.status = status
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class Invalid(ApiError):
+    status = 422
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+
+
+def error_json(
+    status: int,
+    message: str,
+    *,
+    fields: list[dict[str, str]] | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "error": {
+            "status": status,
+            "code": code or _CODES.get(status, "error"),
+            "message": message,
+            "fields": fields or [],
+        },
+        "request_id": request_id_var.get(),
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "vmid_range_start") -> "vmid_range_start"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def _validation_message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    return msg.removeprefix("Value error, ")
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    return error_json(exc.status, exc.message, fields=fields, code=exc.code, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return error_json(400, "the request body is not valid JSON", code="bad_json")
+        fields.append(
+            {"field": _field_name(tuple(err.get("loc", ()))), "message": _validation_message(err)}
+        )
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return error_json(422, f"invalid request: {summary}", fields=fields)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "error")
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such resource"
+    if exc.status_code == 405:
+        message = "method not allowed on this resource"
+    return error_json(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+# For route decorators: the error responses documented in the OpenAPI.
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": ErrorResponse, "description": _CODES.get(status, "error")}
+        for status in statuses
+    }

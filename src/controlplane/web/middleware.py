@@ -1,0 +1,222 @@
+"""Pure ASGI middleware for the HTTP baseline that holds on every response.
+
+Order, outermost first (see `app.py`): security headers, request id + access log, body
+limit, CORS, error catcher. Being outermost, the headers land on errors and docs too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from controlplane.web.context import request_id_var
+
+log = logging.getLogger("controlplane.http")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _json_error(status: int, code: str, message: str) -> bytes:
+    return json.dumps(
+        {
+            "error": {"status": status, "code": code, "message": message, "fields": []},
+            "request_id": request_id_var.get(),
+        }
+    ).encode()
+
+
+async def send_json_error(send: Send, status: int, code: str, message: str) -> None:
+    body = _json_error(status, code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in names]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestIdMiddleware:
+    """Takes a well-formed `X-Request-ID` or makes one; logs one JSON line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            client = scope.get("client")
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": client[0] if client else None,
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, whether announced by Content-Length or chunked."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"the request body is larger than the limit of {self.max_bytes} bytes"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_bytes
+            except ValueError:
+                await send_json_error(send, 400, "bad_request", "invalid Content-Length header")
+                return
+            if too_big:
+                await send_json_error(send, 413, "payload_too_large", message)
+                return
+
+        received = 0
+        exceeded = False
+        responded = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return msg
+
+        async def guarded_send(msg: Message) -> None:
+            nonlocal responded
+            if exceeded:
+                # Whatever the app made of the aborted read, the answer is 413.
+                if not responded:
+                    responded = True
+                    await send_json_error(send, 413, "payload_too_large", message)
+                return
+            if msg["type"] == "http.response.start":
+                responded = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not responded:
+            await send_json_error(send, 413, "payload_too_large", message)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ErrorCatcherMiddleware:
+    """Unexpected exceptions become a logged 500 in the common error shape."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except _BodyTooLarge:
+            raise
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            if not started:
+                await send_json_error(
+                    send, 500, "internal_error", "internal error; the request id is in the logs"
+                )
+
+
+def client_ip(scope: dict[str, Any]) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None

@@ -1,0 +1,121 @@
+"""`/api/v1/nodes`: happy paths, invalid input, auth, conflicts, missing, secrets hidden."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conftest import flush_audit
+
+NODE = {
+    "name": "pve-a",
+    "api_url": "https://pve-a.example:8006",
+    "pve_node": "pve1",
+    "token_id": "root@pam!cp",
+    "token_secret": "super-secret-token-value-123",
+    "total_ram_mb": 32768,
+    "vmid_range_start": 10000,
+    "vmid_range_end": 10999,
+}
+
+
+async def test_create_get_list_update_delete(admin: httpx.AsyncClient, app: object) -> None:
+    r = await admin.post("/api/v1/nodes", json=NODE)
+    assert r.status_code == 201, r.text
+    node = r.json()
+    assert r.headers["location"] == f"/api/v1/nodes/{node['id']}"
+    assert node["allocated_ram_mb"] == 0
+    assert node["status"] == "unknown"
+    assert "token_secret" not in node and NODE["token_secret"] not in r.text
+
+    r = await admin.get(f"/api/v1/nodes/{node['id']}")
+    assert r.status_code == 200 and r.json()["name"] == "pve-a"
+
+    r = await admin.get("/api/v1/nodes", params={"limit": 1})
+    assert r.status_code == 200
+    page = r.json()
+    assert page["total"] == 1 and page["limit"] == 1 and len(page["items"]) == 1
+
+    r = await admin.put(f"/api/v1/nodes/{node['id']}", json={"total_ram_mb": 65536, "token_secret": "rotated-secret-value"})
+    assert r.status_code == 200, r.text
+    assert r.json()["total_ram_mb"] == 65536
+    assert "rotated-secret-value" not in r.text
+
+    r = await admin.delete(f"/api/v1/nodes/{node['id']}")
+    assert r.status_code == 204
+    r = await admin.get(f"/api/v1/nodes/{node['id']}")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+
+    await flush_audit(app)
+    r = await admin.get("/api/v1/audit", params={"target_type": "node"})
+    actions = [e["action"] for e in r.json()["items"]]
+    assert actions == ["node.delete", "node.update", "node.create"]
+    assert NODE["token_secret"] not in r.text and "rotated-secret-value" not in r.text
+
+
+async def test_token_secret_is_sealed_at_rest(admin: httpx.AsyncClient, app: object) -> None:
+    r = await admin.post("/api/v1/nodes", json=NODE)
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    row = await db.fetch_one("SELECT token_secret_sealed FROM nodes WHERE id = %(id)s", {"id": r.json()["id"]})
+    assert row["token_secret_sealed"].startswith("v1:")
+    assert NODE["token_secret"] not in row["token_secret_sealed"]
+
+
+async def test_invalid_input_names_the_field(admin: httpx.AsyncClient) -> None:
+    cases = [
+        ({**NODE, "name": "Bad Name!"}, "name"),
+        ({**NODE, "api_url": "ftp://x"}, "api_url"),
+        ({**NODE, "token_id": "no-bang"}, "token_id"),
+        ({**NODE, "total_ram_mb": "lots"}, "total_ram_mb"),
+        ({**NODE, "tls_fingerprint": "zz"}, "tls_fingerprint"),
+        ({**NODE, "allocated_ram_mb": 5}, "allocated_ram_mb"),
+        ({k: v for k, v in NODE.items() if k != "token_secret"}, "token_secret"),
+    ]
+    for body, field in cases:
+        r = await admin.post("/api/v1/nodes", json=body)
+        assert r.status_code == 422, (field, r.text)
+        assert field in [f["field"] for f in r.json()["error"]["fields"]], r.text
+    r = await admin.post("/api/v1/nodes", json={**NODE, "vmid_range_start": 20000, "vmid_range_end": 10000})
+    assert r.status_code == 422
+    r = await admin.post("/api/v1/nodes", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "bad_json"
+
+
+async def test_unauthorised(client: httpx.AsyncClient) -> None:
+    for method, path in [("GET", "/api/v1/nodes"), ("POST", "/api/v1/nodes"), ("GET", f"/api/v1/nodes/{uuid.uuid4()}"),
+                         ("PUT", f"/api/v1/nodes/{uuid.uuid4()}"), ("DELETE", f"/api/v1/nodes/{uuid.uuid4()}")]:
+        r = await client.request(method, path, json=NODE)
+        assert r.status_code == 401, (method, path)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    r = await client.get("/api/v1/nodes", headers={"Authorization": "Bearer wrong-token-wrong-token"})
+    assert r.status_code == 401
+
+
+async def test_name_conflict_and_missing(admin: httpx.AsyncClient) -> None:
+    assert (await admin.post("/api/v1/nodes", json=NODE)).status_code == 201
+    r = await admin.post("/api/v1/nodes", json=NODE)
+    assert r.status_code == 409
+    assert r.json()["error"]["fields"][0]["field"] == "name"
+    missing = uuid.uuid4()
+    assert (await admin.put(f"/api/v1/nodes/{missing}", json={"total_ram_mb": 1024})).status_code == 404
+    assert (await admin.delete(f"/api/v1/nodes/{missing}")).status_code == 404
+    assert (await admin.get("/api/v1/nodes/not-a-uuid")).status_code == 422
+
+
+async def test_delete_refused_while_tenants_live(admin: httpx.AsyncClient, app: object) -> None:
+    node = (await admin.post("/api/v1/nodes", json=NODE)).json()
+    project = (await admin.post("/api/v1/projects", json={"name": "P", "slug": "p", "template_vmid": 9000})).json()
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    await db.execute(
+        "INSERT INTO tenants (id, name, subdomain, project_id, node_id, ram_mb, cores, status)"
+        " VALUES (%(id)s, 't', 't1', %(p)s, %(n)s, 512, 1, 'active')",
+        {"id": uuid.uuid4(), "p": project["id"], "n": node["id"]},
+    )
+    r = await admin.delete(f"/api/v1/nodes/{node['id']}")
+    assert r.status_code == 409
+    assert "1 live tenant" in r.json()["error"]["message"]
+    await db.execute("UPDATE tenants SET status = 'deleted'")
+    assert (await admin.delete(f"/api/v1/nodes/{node['id']}")).status_code == 204

@@ -1,0 +1,148 @@
+"""Shared fixtures: a real PostgreSQL, a fresh database per test, the app on it.
+
+The embedded server starts once per test session (or `TEST_DATABASE_URL` names a server to
+use instead). Migrations run once into a template database; each test gets its own database
+cloned from it, which takes tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from controlplane.config import Settings
+
+TEMPLATE_DB = "cp_template"
+_counter = itertools.count()
+
+ADMIN_TOKEN = "admin-" + "x7Qp2" * 8
+ENCRYPTION_KEY = secrets.token_hex(32)
+JWT_SECRET = secrets.token_hex(32)
+SHARED_PVE = Path(__file__).resolve().parents[2] / "shared" / "pve"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """URL of a maintenance database on the test server."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    from controlplane.db.embedded import start_embedded
+
+    pgdata = Path(tempfile.mkdtemp(prefix="cp-test-pg-"))
+    server = start_embedded(pgdata / "data", cleanup_mode="delete")
+    url = server.get_uri()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for key, value in (("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")):
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(key), sql.Literal(value)))
+        conn.execute("ALTER SYSTEM SET max_connections = '300'")
+        conn.execute("SELECT pg_reload_conf()")
+    yield url
+
+
+def _db_url(admin_url: str, name: str) -> str:
+    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_admin_url: str) -> str:
+    import asyncio
+
+    from controlplane.db.migrate import migrate
+
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    url = _db_url(pg_admin_url, TEMPLATE_DB)
+    asyncio.run(migrate(url))
+    return url
+
+
+def create_database(pg_admin_url: str, *, template: str | None = TEMPLATE_DB) -> str:
+    name = f"cp_test_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if template:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return _db_url(pg_admin_url, name)
+
+
+def drop_database(pg_admin_url: str, url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
+    url = create_database(pg_admin_url)
+    yield url
+    drop_database(pg_admin_url, url)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "api_token": ADMIN_TOKEN,
+        "encryption_key": ENCRYPTION_KEY,
+        "jwt_secret": JWT_SECRET,
+        "database_url": database_url,
+        "run_workers": False,
+        "db_pool_min": 1,
+        "db_pool_max": 10,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[object]:
+    from controlplane.app import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An anonymous client on the in-process app."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def admin(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends the admin token."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ) as c:
+        yield c
+
+
+async def flush_audit(app: object) -> None:
+    await app.state.cp.audit.flush()  # type: ignore[attr-defined]
