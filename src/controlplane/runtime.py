@@ -60,7 +60,7 @@ class Runtime:
             sealer=Sealer.from_key(settings.encryption_key_bytes),
             audit=audit,
         )
-        for hook in _START_HOOKS:
+        for hook in start_hooks():
             stopper = await hook(self.state, serve_api)
             if stopper is not None:
                 self._stoppers.append(stopper)
@@ -76,5 +76,14 @@ class Runtime:
 
 
 StartHook = Callable[[AppState, bool], Awaitable[Stopper | None]]
-# Background services register here in start order (Proxmox registry, pollers, workers...).
-_START_HOOKS: list[StartHook] = []
+
+
+def start_hooks() -> list[StartHook]:
+    """Background services, in start order; each returns how to stop it (or None).
+
+    A hook gets the shared state and whether this process serves the API; it decides itself
+    whether its integration is configured. Imported here, not at module level, so that
+    importing the runtime stays cheap and free of side effects.
+    """
+    hooks: list[StartHook] = []
+    return hooks

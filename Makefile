@@ -1,0 +1,36 @@
+# The two commands: `make run` (the whole system on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint proof bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/controlplane init-env
+	$(BIN)/controlplane demo
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
+
+proof: $(STAMP)
+	$(BIN)/pytest -q -m slow -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/provision.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
