@@ -23,6 +23,7 @@ from controlplane.health import router as health_router
 from controlplane.nodes.routes import router as nodes_router
 from controlplane.projects.routes import router as projects_router
 from controlplane.runtime import Runtime
+from controlplane.tenants.routes import router as tenants_router
 from controlplane.web.docs import install_docs
 from controlplane.web.errors import install_error_handlers
 from controlplane.web.middleware import (
@@ -61,7 +62,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     install_docs(app)
     static = Path(str(resources.files("controlplane").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
-    for router in (health_router, nodes_router, projects_router, audit_router):
+    for router in (health_router, nodes_router, projects_router, tenants_router, audit_router):
         app.include_router(router)
 
     # add_middleware wraps: the last added runs first (outermost).

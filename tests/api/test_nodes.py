@@ -37,7 +37,10 @@ async def test_create_get_list_update_delete(admin: httpx.AsyncClient, app: obje
     page = r.json()
     assert page["total"] == 1 and page["limit"] == 1 and len(page["items"]) == 1
 
-    r = await admin.put(f"/api/v1/nodes/{node['id']}", json={"total_ram_mb": 65536, "token_secret": "rotated-secret-value"})
+    r = await admin.put(
+        f"/api/v1/nodes/{node['id']}",
+        json={"total_ram_mb": 65536, "token_secret": "rotated-secret-value"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["total_ram_mb"] == 65536
     assert "rotated-secret-value" not in r.text
@@ -58,7 +61,9 @@ async def test_create_get_list_update_delete(admin: httpx.AsyncClient, app: obje
 async def test_token_secret_is_sealed_at_rest(admin: httpx.AsyncClient, app: object) -> None:
     r = await admin.post("/api/v1/nodes", json=NODE)
     db = app.state.cp.db  # type: ignore[attr-defined]
-    row = await db.fetch_one("SELECT token_secret_sealed FROM nodes WHERE id = %(id)s", {"id": r.json()["id"]})
+    row = await db.fetch_one(
+        "SELECT token_secret_sealed FROM nodes WHERE id = %(id)s", {"id": r.json()["id"]}
+    )
     assert row["token_secret_sealed"].startswith("v1:")
     assert NODE["token_secret"] not in row["token_secret_sealed"]
 
@@ -77,20 +82,31 @@ async def test_invalid_input_names_the_field(admin: httpx.AsyncClient) -> None:
         r = await admin.post("/api/v1/nodes", json=body)
         assert r.status_code == 422, (field, r.text)
         assert field in [f["field"] for f in r.json()["error"]["fields"]], r.text
-    r = await admin.post("/api/v1/nodes", json={**NODE, "vmid_range_start": 20000, "vmid_range_end": 10000})
+    r = await admin.post(
+        "/api/v1/nodes", json={**NODE, "vmid_range_start": 20000, "vmid_range_end": 10000}
+    )
     assert r.status_code == 422
-    r = await admin.post("/api/v1/nodes", content=b"{not json", headers={"content-type": "application/json"})
+    r = await admin.post(
+        "/api/v1/nodes", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "bad_json"
 
 
 async def test_unauthorised(client: httpx.AsyncClient) -> None:
-    for method, path in [("GET", "/api/v1/nodes"), ("POST", "/api/v1/nodes"), ("GET", f"/api/v1/nodes/{uuid.uuid4()}"),
-                         ("PUT", f"/api/v1/nodes/{uuid.uuid4()}"), ("DELETE", f"/api/v1/nodes/{uuid.uuid4()}")]:
+    for method, path in [
+        ("GET", "/api/v1/nodes"),
+        ("POST", "/api/v1/nodes"),
+        ("GET", f"/api/v1/nodes/{uuid.uuid4()}"),
+        ("PUT", f"/api/v1/nodes/{uuid.uuid4()}"),
+        ("DELETE", f"/api/v1/nodes/{uuid.uuid4()}"),
+    ]:
         r = await client.request(method, path, json=NODE)
         assert r.status_code == 401, (method, path)
         assert r.headers["www-authenticate"].startswith("Bearer")
-    r = await client.get("/api/v1/nodes", headers={"Authorization": "Bearer wrong-token-wrong-token"})
+    r = await client.get(
+        "/api/v1/nodes", headers={"Authorization": "Bearer wrong-token-wrong-token"}
+    )
     assert r.status_code == 401
 
 
@@ -100,14 +116,18 @@ async def test_name_conflict_and_missing(admin: httpx.AsyncClient) -> None:
     assert r.status_code == 409
     assert r.json()["error"]["fields"][0]["field"] == "name"
     missing = uuid.uuid4()
-    assert (await admin.put(f"/api/v1/nodes/{missing}", json={"total_ram_mb": 1024})).status_code == 404
+    assert (
+        await admin.put(f"/api/v1/nodes/{missing}", json={"total_ram_mb": 1024})
+    ).status_code == 404
     assert (await admin.delete(f"/api/v1/nodes/{missing}")).status_code == 404
     assert (await admin.get("/api/v1/nodes/not-a-uuid")).status_code == 422
 
 
 async def test_delete_refused_while_tenants_live(admin: httpx.AsyncClient, app: object) -> None:
     node = (await admin.post("/api/v1/nodes", json=NODE)).json()
-    project = (await admin.post("/api/v1/projects", json={"name": "P", "slug": "p", "template_vmid": 9000})).json()
+    project = (
+        await admin.post("/api/v1/projects", json={"name": "P", "slug": "p", "template_vmid": 9000})
+    ).json()
     db = app.state.cp.db  # type: ignore[attr-defined]
     await db.execute(
         "INSERT INTO tenants (id, name, subdomain, project_id, node_id, ram_mb, cores, status)"

@@ -18,6 +18,8 @@ CREATE TABLE tenants (
     step             text,
     last_error       text,
     error_step       text,
+    failed_status    text,
+    force_delete     boolean NOT NULL DEFAULT false,
     attempts         integer NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     lease_owner      text,

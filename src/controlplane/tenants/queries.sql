@@ -1,0 +1,98 @@
+-- name: reserve_on_node
+-- Reserve RAM on one node, only if it has room (overcommit from system settings).
+UPDATE nodes n
+SET allocated_ram_mb = n.allocated_ram_mb + %(ram)s, updated_at = n.updated_at
+WHERE n.id = %(node_id)s
+  AND n.status = 'online'
+  AND n.allocated_ram_mb + %(ram)s <= n.total_ram_mb * coalesce(
+        (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0)
+RETURNING n.id, n.vmid_range_start, n.vmid_range_end
+
+-- name: placement_candidates
+-- Online nodes holding the template with room, most free RAM first.
+SELECT n.id
+FROM nodes n
+WHERE n.status = 'online'
+  AND %(template)s = ANY (n.templates)
+  AND n.allocated_ram_mb + %(ram)s <= n.total_ram_mb * coalesce(
+        (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0)
+ORDER BY n.total_ram_mb * coalesce(
+        (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0)
+        - n.allocated_ram_mb DESC, n.name
+
+-- name: vmid_lock
+-- VMIDs are cluster-wide; picking one is serialised so two creators never pick the same.
+SELECT pg_advisory_xact_lock(7368777)
+
+-- name: vmid_next_free
+SELECT v AS vmid
+FROM generate_series(%(start)s::int, %(end)s::int) AS v
+WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.vmid = v AND t.status <> 'deleted')
+  AND NOT (v = ANY (%(avoid)s::int[]))
+ORDER BY v
+LIMIT 1
+
+-- name: tenant_insert
+INSERT INTO tenants (id, name, subdomain, project_id, node_id, owner_user_id, vmid, ram_mb,
+                     cores, ram_reserved, status, step)
+VALUES (%(id)s, %(name)s, %(subdomain)s, %(project_id)s, %(node_id)s, %(owner_user_id)s,
+        %(vmid)s, %(ram_mb)s, %(cores)s, true, 'provisioning', 'clone')
+RETURNING *
+
+-- name: tenant_get
+SELECT * FROM tenants
+WHERE id = %(id)s AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
+
+-- name: tenant_page
+WITH filtered AS (
+    SELECT id, name, subdomain, status, project_id, node_id, owner_user_id, vmid, ip_address,
+           ram_mb, cores, step, last_error, error_step, attempts, config_pending, health,
+           observed, observed_at, created_at, updated_at, deleted_at
+    FROM tenants
+    WHERE (%(status)s::text IS NULL OR status = %(status)s)
+      AND (%(include_deleted)s OR status <> 'deleted' OR %(status)s::text = 'deleted')
+      AND (%(node_id)s::uuid IS NULL OR node_id = %(node_id)s)
+      AND (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
+      AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
+)
+SELECT (SELECT count(*) FROM filtered) AS total,
+       coalesce((SELECT json_agg(p) FROM (
+           SELECT * FROM filtered ORDER BY created_at DESC, id DESC
+           LIMIT %(limit)s OFFSET %(offset)s) p), '[]'::json) AS items
+
+-- name: tenant_transition
+-- The one compare-and-swap every API transition goes through.
+UPDATE tenants
+SET status = %(to)s, step = %(step)s, next_attempt_at = now(), attempts = 0,
+    last_error = CASE WHEN %(to)s = 'error' THEN last_error ELSE NULL END,
+    force_delete = force_delete OR %(force)s,
+    updated_at = now()
+WHERE id = %(id)s
+  AND status = ANY (%(from)s::text[])
+  AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
+RETURNING *
+
+-- name: tenant_rename
+UPDATE tenants SET name = %(name)s, updated_at = now()
+WHERE id = %(id)s AND status <> 'deleted'
+RETURNING *
+
+-- name: tenant_resize
+-- Change the size and the node's reservation together, only if the node has room.
+WITH t AS (
+    SELECT id, node_id, ram_mb AS old_ram FROM tenants
+    WHERE id = %(id)s AND status IN ('provisioning', 'active', 'suspended', 'suspending', 'resuming', 'error')
+    FOR UPDATE
+), n AS (
+    UPDATE nodes SET allocated_ram_mb = allocated_ram_mb + (%(ram)s - t.old_ram)
+    FROM t
+    WHERE nodes.id = t.node_id
+      AND (%(ram)s <= t.old_ram
+           OR nodes.allocated_ram_mb + (%(ram)s - t.old_ram) <= nodes.total_ram_mb * coalesce(
+              (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0))
+    RETURNING nodes.id
+)
+UPDATE tenants SET ram_mb = %(ram)s, cores = %(cores)s, config_pending = true, updated_at = now()
+FROM n
+WHERE tenants.id = %(id)s
+RETURNING tenants.*

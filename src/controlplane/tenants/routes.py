@@ -1,0 +1,144 @@
+"""HTTP for `/api/v1/tenants` (admin). Every change returns 202: the workers do the rest."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from controlplane.deps import AdminDep, AuditDep, DbDep
+from controlplane.projects.service import get_project
+from controlplane.tenants import service
+from controlplane.tenants.schemas import (
+    TenantCreate,
+    TenantDetail,
+    TenantPublic,
+    TenantStatus,
+    TenantUpdate,
+)
+from controlplane.web.errors import NotFound, error_responses
+from controlplane.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=TenantPublic,
+    responses=error_responses(400, 401, 404, 409, 422),
+)
+async def create_tenant(
+    body: TenantCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
+) -> dict[str, Any]:
+    try:
+        project = await get_project(db, body.project_id)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="project_id") from None
+    row = await service.create_tenant(
+        db,
+        project=project,
+        subdomain=body.subdomain,
+        name=body.name,
+        owner_user_id=body.owner_user_id,
+        node_id=body.node_id,
+    )
+    audit(
+        actor,
+        "tenant.create",
+        "tenant",
+        row["id"],
+        body.model_dump(mode="json") | {"node_id": str(row["node_id"]), "vmid": row["vmid"]},
+    )
+    response.headers["Location"] = f"/api/v1/tenants/{row['id']}"
+    return row
+
+
+@router.get("", response_model=Page[TenantPublic], responses=error_responses(401, 422))
+async def list_tenants(
+    db: DbDep,
+    _: AdminDep,
+    page: PageDep,
+    status: Annotated[TenantStatus | None, Query()] = None,
+    node_id: UUID | None = None,
+    project_id: UUID | None = None,
+    owner_user_id: UUID | None = None,
+    include_deleted: bool = False,
+) -> dict[str, Any]:
+    return await service.list_tenants(
+        db,
+        status=status,
+        node_id=node_id,
+        project_id=project_id,
+        owner_user_id=owner_user_id,
+        include_deleted=include_deleted,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{tenant_id}", response_model=TenantDetail, responses=error_responses(401, 404, 422))
+async def get_tenant(tenant_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
+    return await service.get_tenant(db, tenant_id)
+
+
+@router.put(
+    "/{tenant_id}", response_model=TenantPublic, responses=error_responses(400, 401, 404, 409, 422)
+)
+async def update_tenant(
+    tenant_id: UUID, body: TenantUpdate, db: DbDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.update_tenant(
+        db, tenant_id, name=body.name, ram_mb=body.ram_mb, cores=body.cores
+    )
+    audit(actor, "tenant.update", "tenant", tenant_id, body.model_dump(exclude_unset=True))
+    return row
+
+
+def _action(name: str, call: Any) -> Any:
+    async def handler(
+        tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
+    ) -> dict[str, Any]:
+        row = await call(db, tenant_id)
+        audit(actor, f"tenant.{name}", "tenant", tenant_id, {"status": row["status"]})
+        return row  # type: ignore[no-any-return]
+
+    handler.__name__ = f"{name}_tenant"
+    return handler
+
+
+for _name, _call in (
+    ("suspend", service.request_suspend),
+    ("resume", service.request_resume),
+    ("retry", service.request_retry),
+):
+    router.add_api_route(
+        f"/{{tenant_id}}/{_name}",
+        _action(_name, _call),
+        methods=["POST"],
+        status_code=202,
+        response_model=TenantPublic,
+        responses=error_responses(401, 404, 409, 422),
+        summary=f"{_name.capitalize()} a tenant",
+    )
+
+
+@router.delete(
+    "/{tenant_id}",
+    status_code=202,
+    response_model=TenantPublic,
+    responses=error_responses(401, 404, 409, 422),
+)
+async def delete_tenant(
+    tenant_id: UUID,
+    db: DbDep,
+    actor: AdminDep,
+    audit: AuditDep,
+    force: Annotated[
+        bool, Query(description="Remove even if Proxmox no longer has the container")
+    ] = False,
+) -> dict[str, Any]:
+    row = await service.request_delete(db, tenant_id, force=force)
+    audit(actor, "tenant.force_delete" if force else "tenant.delete", "tenant", tenant_id)
+    return row

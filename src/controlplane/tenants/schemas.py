@@ -1,0 +1,74 @@
+"""Request and response bodies for `/api/v1/tenants`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controlplane.validation import Subdomain
+
+TenantStatus = Literal[
+    "provisioning", "active", "suspending", "suspended", "resuming", "error", "deleting", "deleted"
+]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TenantCreate(_Strict):
+    project_id: UUID
+    subdomain: Subdomain
+    node_id: UUID | None = Field(None, description="Admin override of placement")
+    owner_user_id: UUID | None = None
+    name: Name | None = None
+
+    # UUIDs arrive as JSON strings; strict mode would refuse them.
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class TenantUpdate(_Strict):
+    name: Name | None = None
+    ram_mb: Annotated[int, Field(ge=16, le=1_048_576)] | None = None
+    cores: Annotated[int, Field(ge=1, le=512)] | None = None
+
+
+class TenantPublic(BaseModel):
+    id: UUID
+    name: str
+    subdomain: str
+    status: TenantStatus
+    project_id: UUID | None
+    node_id: UUID | None
+    owner_user_id: UUID | None
+    vmid: int | None
+    ip_address: str | None
+    ram_mb: int
+    cores: int
+    step: str | None
+    last_error: str | None
+    error_step: str | None
+    attempts: int
+    config_pending: bool
+    health: str | None
+    observed: dict[str, Any]
+    observed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class CommandOutput(BaseModel):
+    command: str
+    exit_status: int | None
+    stdout: str
+    stderr: str
+    at: datetime | None = None
+
+
+class TenantDetail(TenantPublic):
+    command_output: list[CommandOutput]

@@ -1,0 +1,265 @@
+"""Tenant rules: placement with RAM reservation, VMID choice, and the state machine.
+
+API calls only record intent and return; the workers (`controlplane.provisioner`) do the
+Proxmox work. Every transition is one compare-and-swap; an illegal one is a 409 that names
+the current status.
+
+    provisioning -> active <-> suspended        (via suspending / resuming)
+          |            |           |
+          v            v           v
+        error  ----> deleting -> deleted
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from controlplane.db import Conflict as DbConflict
+from controlplane.db import Database, load_queries
+from controlplane.web.errors import Conflict, Invalid, NotFound
+
+_Q = load_queries("controlplane.tenants")
+
+# Which statuses each request may start from, and the status it moves to.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
+    "suspend": (("active",), "suspending", "stop"),
+    "resume": (("suspended",), "resuming", "start"),
+    "delete": (
+        ("provisioning", "active", "suspended", "error", "suspending", "resuming"),
+        "deleting",
+        "stop",
+    ),
+    "force_delete": (
+        ("provisioning", "active", "suspended", "error", "suspending", "resuming", "deleting"),
+        "deleting",
+        "stop",
+    ),
+}
+FINAL = ("active", "suspended", "error", "deleted")
+
+
+class NoCapacity(Conflict):
+    pass
+
+
+async def _place(tx: Any, *, node_ids: list[uuid.UUID], ram: int) -> dict[str, Any] | None:
+    """Reserve `ram` on the first node of `node_ids` that still has room."""
+    for node_id in node_ids:
+        row = await tx.fetch_one(_Q["reserve_on_node"], {"node_id": node_id, "ram": ram})
+        if row is not None:
+            return row  # type: ignore[no-any-return]
+    return None
+
+
+async def create_tenant(
+    db: Database,
+    *,
+    project: dict[str, Any],
+    subdomain: str,
+    name: str | None = None,
+    owner_user_id: uuid.UUID | None = None,
+    node_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Record a tenant in `provisioning`, with its RAM reserved and its VMID chosen."""
+    ram, template = project["ram_mb"], project["template_vmid"]
+    tenant_id = uuid.uuid4()
+    try:
+        async with db.transaction() as tx:
+            if node_id is not None:
+                exists = await tx.fetch_val(
+                    "SELECT status FROM nodes WHERE id = %(id)s", {"id": node_id}
+                )
+                if exists is None:
+                    raise NotFound(f"node {node_id} not found", field="node_id")
+                candidates = [node_id]
+            else:
+                rows = await tx.fetch_all(
+                    _Q["placement_candidates"], {"template": template, "ram": ram}
+                )
+                candidates = [r["id"] for r in rows]
+            node = await _place(tx, node_ids=candidates, ram=ram)
+            if node is None:
+                where = f"node {node_id}" if node_id else "any online node holding template"
+                raise NoCapacity(
+                    f"no room for {ram} MB on {where}"
+                    + ("" if node_id else f" {template}")
+                    + "; add capacity or free some"
+                )
+            await tx.execute(_Q["vmid_lock"])
+            vmid = await tx.fetch_val(
+                _Q["vmid_next_free"],
+                {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": []},
+            )
+            if vmid is None:
+                raise NoCapacity(f"node {node['id']} has no free VMID left in its range")
+            row = await tx.fetch_one(
+                _Q["tenant_insert"],
+                {
+                    "id": tenant_id,
+                    "name": name or subdomain,
+                    "subdomain": subdomain,
+                    "project_id": project["id"],
+                    "node_id": node["id"],
+                    "owner_user_id": owner_user_id,
+                    "vmid": vmid,
+                    "ram_mb": ram,
+                    "cores": project["cores"],
+                },
+            )
+    except DbConflict as exc:
+        if exc.constraint == "tenants_subdomain_live":
+            raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
+        raise Conflict(f"conflicts with another tenant: {exc}") from None
+    assert row is not None
+    return row
+
+
+async def get_tenant(
+    db: Database, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    row = await db.fetch_one(_Q["tenant_get"], {"id": tenant_id, "owner": owner_user_id})
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    return row
+
+
+async def list_tenants(
+    db: Database,
+    *,
+    status: str | None = None,
+    node_id: uuid.UUID | None = None,
+    project_id: uuid.UUID | None = None,
+    owner_user_id: uuid.UUID | None = None,
+    include_deleted: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    row = await db.fetch_one(
+        _Q["tenant_page"],
+        {
+            "status": status,
+            "node_id": node_id,
+            "project_id": project_id,
+            "owner": owner_user_id,
+            "include_deleted": include_deleted,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
+    assert row is not None
+    return {"items": row["items"], "total": row["total"], "limit": limit, "offset": offset}
+
+
+async def _transition(
+    db: Database,
+    tenant_id: uuid.UUID,
+    request: str,
+    *,
+    owner_user_id: uuid.UUID | None,
+    allowed: tuple[str, ...],
+    to: str,
+    step: str | None,
+    force: bool = False,
+) -> dict[str, Any]:
+    row = await db.fetch_one(
+        _Q["tenant_transition"],
+        {
+            "id": tenant_id,
+            "from": list(allowed),
+            "to": to,
+            "step": step,
+            "owner": owner_user_id,
+            "force": force,
+        },
+    )
+    if row is not None:
+        return row
+    current = await get_tenant(db, tenant_id, owner_user_id=owner_user_id)
+    raise Conflict(
+        f"cannot {request.replace('_', ' ')} tenant {tenant_id}: it is {current['status']}"
+        f" (allowed from: {', '.join(allowed)})"
+    )
+
+
+async def request_suspend(
+    db: Database, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    allowed, to, step = TRANSITIONS["suspend"]
+    return await _transition(
+        db, tenant_id, "suspend", owner_user_id=owner_user_id, allowed=allowed, to=to, step=step
+    )
+
+
+async def request_resume(
+    db: Database, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    allowed, to, step = TRANSITIONS["resume"]
+    return await _transition(
+        db, tenant_id, "resume", owner_user_id=owner_user_id, allowed=allowed, to=to, step=step
+    )
+
+
+async def request_delete(
+    db: Database,
+    tenant_id: uuid.UUID,
+    *,
+    owner_user_id: uuid.UUID | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    key = "force_delete" if force else "delete"
+    allowed, to, step = TRANSITIONS[key]
+    return await _transition(
+        db,
+        tenant_id,
+        key,
+        owner_user_id=owner_user_id,
+        allowed=allowed,
+        to=to,
+        step=step,
+        force=force,
+    )
+
+
+async def request_retry(db: Database, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """Send a tenant in `error` back to the operation that failed."""
+    current = await get_tenant(db, tenant_id)
+    if current["status"] != "error":
+        raise Conflict(
+            f"cannot retry tenant {tenant_id}: it is {current['status']} (allowed from: error)"
+        )
+    target = current["failed_status"] or "provisioning"
+    step = current["error_step"] if target == "provisioning" else None
+    return await _transition(
+        db,
+        tenant_id,
+        "retry",
+        owner_user_id=None,
+        allowed=("error",),
+        to=target,
+        step=step or "clone",
+    )
+
+
+async def update_tenant(
+    db: Database, tenant_id: uuid.UUID, *, name: str | None, ram_mb: int | None, cores: int | None
+) -> dict[str, Any]:
+    current = await get_tenant(db, tenant_id)
+    if current["status"] in ("deleting", "deleted"):
+        raise Conflict(f"cannot change tenant {tenant_id}: it is {current['status']}")
+    row = current
+    if name is not None:
+        row = await db.fetch_one(_Q["tenant_rename"], {"id": tenant_id, "name": name}) or current
+    if ram_mb is not None or cores is not None:
+        new_ram = ram_mb if ram_mb is not None else current["ram_mb"]
+        new_cores = cores if cores is not None else current["cores"]
+        resized = await db.fetch_one(
+            _Q["tenant_resize"], {"id": tenant_id, "ram": new_ram, "cores": new_cores}
+        )
+        if resized is None:
+            latest = await get_tenant(db, tenant_id)
+            if latest["status"] in ("deleting", "deleted"):
+                raise Conflict(f"cannot change tenant {tenant_id}: it is {latest['status']}")
+            raise Invalid(f"node has no room for {new_ram} MB", field="ram_mb", status=409)
+        row = resized
+    return row

@@ -1,0 +1,169 @@
+"""`/api/v1/tenants`: recording intent, placement, RAM reservation, the state machine."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+
+from tests.api.test_nodes import NODE
+
+
+async def _online_node(
+    admin: httpx.AsyncClient,
+    app: object,
+    *,
+    name: str = "pve-a",
+    ram: int = 32768,
+    templates=(9000,),
+) -> dict:
+    r = await admin.post("/api/v1/nodes", json={**NODE, "name": name, "total_ram_mb": ram})
+    assert r.status_code == 201, r.text
+    node = r.json()
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    await db.execute(
+        "UPDATE nodes SET status = 'online', templates = %(t)s WHERE id = %(id)s",
+        {"id": node["id"], "t": list(templates)},
+    )
+    return node
+
+
+async def _project(admin: httpx.AsyncClient, **kw) -> dict:
+    body = {"name": "Web", "slug": "web", "template_vmid": 9000, "ram_mb": 1024, **kw}
+    r = await admin.post("/api/v1/projects", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_create_records_intent(admin: httpx.AsyncClient, app: object) -> None:
+    node = await _online_node(admin, app)
+    project = await _project(admin)
+    r = await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "acme"})
+    assert r.status_code == 202, r.text
+    t = r.json()
+    assert r.headers["location"] == f"/api/v1/tenants/{t['id']}"
+    assert t["status"] == "provisioning" and t["node_id"] == node["id"] and t["vmid"] == 10000
+    assert t["ram_mb"] == 1024
+    n = (await admin.get(f"/api/v1/nodes/{node['id']}")).json()
+    assert n["allocated_ram_mb"] == 1024
+    r = await admin.get("/api/v1/tenants", params={"status": "provisioning"})
+    assert r.json()["total"] == 1
+    r = await admin.get(f"/api/v1/tenants/{t['id']}")
+    assert r.status_code == 200 and r.json()["command_output"] == []
+
+
+async def test_invalid_and_conflicting_creates(admin: httpx.AsyncClient, app: object) -> None:
+    await _online_node(admin, app)
+    project = await _project(admin)
+    for sub in ("www", "Bad_Label", "-x", "a" * 64, "ünï"):
+        r = await admin.post(
+            "/api/v1/tenants", json={"project_id": project["id"], "subdomain": sub}
+        )
+        assert r.status_code == 422, (sub, r.text)
+        assert r.json()["error"]["fields"][0]["field"] == "subdomain"
+    r = await admin.post(
+        "/api/v1/tenants", json={"project_id": str(uuid.uuid4()), "subdomain": "ok"}
+    )
+    assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "project_id"
+    assert (
+        await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "dup"})
+    ).status_code == 202
+    r = await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "dup"})
+    assert r.status_code == 409 and "taken" in r.json()["error"]["message"]
+
+
+async def test_no_room_is_409(admin: httpx.AsyncClient, app: object) -> None:
+    await _online_node(admin, app, ram=1024)
+    project = await _project(admin, ram_mb=1024)
+    assert (
+        await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})
+    ).status_code == 202
+    r = await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "b"})
+    assert r.status_code == 409 and "no room" in r.json()["error"]["message"]
+
+
+async def test_placement_prefers_most_free_ram_and_template(
+    admin: httpx.AsyncClient, app: object
+) -> None:
+    small = await _online_node(admin, app, name="small", ram=4096)
+    big = await _online_node(admin, app, name="big", ram=65536)
+    await _online_node(admin, app, name="notemplate", ram=999999, templates=(9001,))
+    project = await _project(admin)
+    r = await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})
+    assert r.json()["node_id"] == big["id"]
+    r = await admin.post(
+        "/api/v1/tenants",
+        json={"project_id": project["id"], "subdomain": "b", "node_id": small["id"]},
+    )
+    assert r.status_code == 202 and r.json()["node_id"] == small["id"]
+
+
+async def test_hundred_concurrent_creates_never_overallocate(
+    admin: httpx.AsyncClient, app: object
+) -> None:
+    node = await _online_node(admin, app, ram=30 * 512)
+    project = await _project(admin, ram_mb=512)
+    results = await asyncio.gather(
+        *[
+            admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": f"t{i}"})
+            for i in range(100)
+        ]
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes.count(202) == 30 and codes.count(409) == 70, codes
+    n = (await admin.get(f"/api/v1/nodes/{node['id']}")).json()
+    assert n["allocated_ram_mb"] == 30 * 512
+    vmids = {r.json()["vmid"] for r in results if r.status_code == 202}
+    assert len(vmids) == 30
+
+
+async def test_transitions_are_compare_and_swap(admin: httpx.AsyncClient, app: object) -> None:
+    await _online_node(admin, app)
+    project = await _project(admin)
+    t = (
+        await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})
+    ).json()
+    r = await admin.post(f"/api/v1/tenants/{t['id']}/suspend")
+    assert r.status_code == 409 and "it is provisioning" in r.json()["error"]["message"]
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    await db.execute("UPDATE tenants SET status = 'active' WHERE id = %(id)s", {"id": t["id"]})
+    a, b = await asyncio.gather(
+        *[admin.post(f"/api/v1/tenants/{t['id']}/suspend") for _ in range(2)]
+    )
+    assert sorted([a.status_code, b.status_code]) == [202, 409]
+    assert (await admin.post(f"/api/v1/tenants/{t['id']}/retry")).status_code == 409
+    assert (await admin.post(f"/api/v1/tenants/{uuid.uuid4()}/resume")).status_code == 404
+
+
+async def test_resize_reserves_atomically(admin: httpx.AsyncClient, app: object) -> None:
+    node = await _online_node(admin, app, ram=2048)
+    project = await _project(admin, ram_mb=1024)
+    t = (
+        await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})
+    ).json()
+    r = await admin.put(f"/api/v1/tenants/{t['id']}", json={"ram_mb": 4096})
+    assert r.status_code == 409
+    r = await admin.put(
+        f"/api/v1/tenants/{t['id']}", json={"ram_mb": 2048, "cores": 2, "name": "Acme"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["ram_mb"] == 2048 and r.json()["config_pending"] and r.json()["name"] == "Acme"
+    assert (await admin.get(f"/api/v1/nodes/{node['id']}")).json()["allocated_ram_mb"] == 2048
+    assert (
+        await admin.put(f"/api/v1/tenants/{t['id']}", json={"ram_mb": "big"})
+    ).status_code == 422
+
+
+async def test_unauthorised(client: httpx.AsyncClient) -> None:
+    tid = uuid.uuid4()
+    for method, path in [
+        ("GET", "/api/v1/tenants"),
+        ("POST", "/api/v1/tenants"),
+        ("GET", f"/api/v1/tenants/{tid}"),
+        ("PUT", f"/api/v1/tenants/{tid}"),
+        ("DELETE", f"/api/v1/tenants/{tid}"),
+        ("POST", f"/api/v1/tenants/{tid}/suspend"),
+        ("POST", f"/api/v1/tenants/{tid}/retry"),
+    ]:
+        assert (await client.request(method, path)).status_code == 401, (method, path)
