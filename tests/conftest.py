@@ -43,8 +43,14 @@ def pg_admin_url() -> Iterator[str]:
     server = start_embedded(pgdata / "data", cleanup_mode="delete")
     url = server.get_uri()
     with psycopg.connect(url, autocommit=True) as conn:
-        for key, value in (("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")):
-            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(key), sql.Literal(value)))
+        for key, value in (
+            ("fsync", "off"),
+            ("synchronous_commit", "off"),
+            ("full_page_writes", "off"),
+        ):
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(key), sql.Literal(value))
+            )
         conn.execute("ALTER SYSTEM SET max_connections = '300'")
         conn.execute("SELECT pg_reload_conf()")
     yield url
@@ -61,7 +67,9 @@ def template_url(pg_admin_url: str) -> str:
     from controlplane.db.migrate import migrate
 
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
     url = _db_url(pg_admin_url, TEMPLATE_DB)
     asyncio.run(migrate(url))
@@ -71,7 +79,9 @@ def template_url(pg_admin_url: str) -> str:
 def create_database(pg_admin_url: str, *, template: str | None = TEMPLATE_DB) -> str:
     name = f"cp_test_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         if template:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
@@ -86,7 +96,9 @@ def create_database(pg_admin_url: str, *, template: str | None = TEMPLATE_DB) ->
 def drop_database(pg_admin_url: str, url: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
+        )
 
 
 @pytest.fixture
@@ -146,3 +158,51 @@ async def admin(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 async def flush_audit(app: object) -> None:
     await app.state.cp.audit.flush()  # type: ignore[attr-defined]
+
+
+PVE_TOKEN_ID = "root@pam!controlplane"
+PVE_TOKEN_SECRET = "5e0c7c0e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"
+
+
+class SimHandle:
+    """A simulated Proxmox cluster served over real HTTP on loopback."""
+
+    def __init__(self, sim: object, url: str) -> None:
+        self.sim = sim
+        self.url = url
+
+    def node_body(self, pve_node: str = "pve1", **overrides: object) -> dict[str, object]:
+        body: dict[str, object] = {
+            "name": pve_node,
+            "api_url": self.url,
+            "pve_node": pve_node,
+            "token_id": PVE_TOKEN_ID,
+            "token_secret": PVE_TOKEN_SECRET,
+            "verify_tls": False,
+            "vmid_range_start": 10000,
+            "vmid_range_end": 10999,
+        }
+        body.update(overrides)
+        return body
+
+
+async def start_sim(**kwargs: object) -> tuple[SimHandle, object]:
+    from controlplane.pvesim.app import create_app
+    from controlplane.pvesim.auth import Token
+    from controlplane.pvesim.server import HttpServer
+    from controlplane.pvesim.simulator import Simulator
+
+    kwargs.setdefault("nodes", ("pve1", "pve2"))
+    kwargs.setdefault(
+        "task_durations", {"vzclone": 0.05, "vzstart": 0.02, "vzstop": 0.02, "vzdestroy": 0.02}
+    )
+    sim = Simulator(tokens=[Token(PVE_TOKEN_ID, PVE_TOKEN_SECRET, None)], **kwargs)  # type: ignore[arg-type]
+    server = await HttpServer(create_app(sim)).start()
+    return SimHandle(sim, server.url), server
+
+
+@pytest.fixture
+async def pve_sim() -> AsyncIterator[SimHandle]:
+    handle, server = await start_sim()
+    yield handle
+    await server.close()  # type: ignore[attr-defined]

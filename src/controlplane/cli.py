@@ -48,6 +48,23 @@ def serve(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(envvar="WORKER_CONCURRENCY", help="Jobs at once")
+    ] = None,
+) -> None:
+    """Run only the provisioning workers and pollers (no API); stops cleanly on SIGTERM."""
+    from controlplane.runtime import run_worker_process
+
+    overrides: dict[str, object] = {}
+    if concurrency is not None:
+        overrides["worker_concurrency"] = concurrency
+    settings = _settings_or_exit(**overrides)
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker_process(settings))
+
+
+@app.command()
 def migrate() -> None:
     """Apply database migrations and exit."""
     from controlplane.db.migrate import MigrationError

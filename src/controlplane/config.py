@@ -7,11 +7,12 @@ one, naming the variable and the reason; `SecretStr` keeps them out of reprs and
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     # --- workers -------------------------------------------------------------------
     worker_concurrency: int = Field(10, ge=1, le=500)
     run_workers: bool = True
+    worker_lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)
+    node_poll_seconds: float = Field(10.0, ge=0.1, le=3600.0)
+    tenant_poll_seconds: float = Field(30.0, ge=0.1, le=3600.0)
+    reconcile_seconds: float = Field(60.0, ge=1.0, le=86400.0)
 
     # --- integrations (all optional) -------------------------------------------------
     wg_hub_public_key: str | None = None
@@ -75,12 +80,71 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     log_level: str = "INFO"
 
+    # --- user accounts, tokens, rate limits (users/auth/sso) ---------------------------
+    public_url: str = Field(
+        "http://localhost:8080",
+        description="External base URL of the control plane: token issuer and JWKS location",
+    )
+    rate_limit_auth: str = Field(
+        "10/minute", description="Per client IP, each of register/login/refresh/password"
+    )
+    rate_limit_api: str = Field("300/minute", description="Per client IP, the rest of /api")
+    argon2_time_cost: int = Field(3, ge=1, le=64)
+    argon2_memory_kib: int = Field(65_536, ge=8, le=4_194_304)
+    argon2_parallelism: int = Field(4, ge=1, le=64)
+
+    # --- admin dashboard (controlplane.admin) ------------------------------------------
+    admin_session_ttl_s: int = Field(
+        43_200, ge=300, le=2_592_000, description="A dashboard session ends this long after login"
+    )
+    admin_session_idle_s: int = Field(
+        1_800, ge=60, le=86_400, description="...or after this long without a request"
+    )
+    admin_login_max_failures: int = Field(
+        10, ge=1, le=10_000, description="Failed logins per client address per window"
+    )
+    admin_login_window_s: int = Field(900, ge=10, le=86_400)
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("rate_limit_auth", "rate_limit_api")
+    @classmethod
+    def _check_rate_limit(cls, v: str) -> str:
+        import limits  # cheap, and only needed here
+
+        try:
+            limits.parse(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a rate such as '10/minute' or '300 per hour'") from None
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[^\s?#]*)?$", v):
+            raise ValueError("must be an http(s) URL such as https://cp.example.com")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_argon2(self) -> Settings:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("ARGON2_MEMORY_KIB must be at least 8 x ARGON2_PARALLELISM")
+        return self
 
     @field_validator("encryption_key")
     @classmethod

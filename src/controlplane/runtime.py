@@ -85,5 +85,27 @@ def start_hooks() -> list[StartHook]:
     whether its integration is configured. Imported here, not at module level, so that
     importing the runtime stays cheap and free of side effects.
     """
-    hooks: list[StartHook] = []
+    from controlplane.nodes.hooks import start_proxmox
+    from controlplane.provisioner.hooks import start_workers
+
+    hooks: list[StartHook] = [start_proxmox, start_workers]
     return hooks
+
+
+async def run_worker_process(settings: Settings) -> None:
+    """`controlplane worker`: the background services without the API, until SIGTERM/SIGINT."""
+    import asyncio
+    import signal
+
+    runtime = Runtime(settings)
+    await runtime.start(serve_api=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker running", extra={"concurrency": settings.worker_concurrency})
+    try:
+        await stop.wait()
+    finally:
+        log.info("worker stopping")
+        await runtime.stop()

@@ -5,29 +5,26 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
-from tests.conftest import flush_audit
-
-NODE = {
-    "name": "pve-a",
-    "api_url": "https://pve-a.example:8006",
-    "pve_node": "pve1",
-    "token_id": "root@pam!cp",
-    "token_secret": "super-secret-token-value-123",
-    "total_ram_mb": 32768,
-    "vmid_range_start": 10000,
-    "vmid_range_end": 10999,
-}
+from tests.conftest import PVE_TOKEN_SECRET, SimHandle, flush_audit
 
 
-async def test_create_get_list_update_delete(admin: httpx.AsyncClient, app: object) -> None:
-    r = await admin.post("/api/v1/nodes", json=NODE)
+@pytest.fixture
+def node_body(pve_sim: SimHandle) -> dict:
+    return pve_sim.node_body("pve1", name="pve-a", total_ram_mb=32768)
+
+
+async def test_create_get_list_update_delete(
+    node_body: dict, admin: httpx.AsyncClient, app: object
+) -> None:
+    r = await admin.post("/api/v1/nodes", json=node_body)
     assert r.status_code == 201, r.text
     node = r.json()
     assert r.headers["location"] == f"/api/v1/nodes/{node['id']}"
     assert node["allocated_ram_mb"] == 0
-    assert node["status"] == "unknown"
-    assert "token_secret" not in node and NODE["token_secret"] not in r.text
+    assert node["status"] == "online"
+    assert "token_secret" not in node and PVE_TOKEN_SECRET not in r.text
 
     r = await admin.get(f"/api/v1/nodes/{node['id']}")
     assert r.status_code == 200 and r.json()["name"] == "pve-a"
@@ -39,11 +36,11 @@ async def test_create_get_list_update_delete(admin: httpx.AsyncClient, app: obje
 
     r = await admin.put(
         f"/api/v1/nodes/{node['id']}",
-        json={"total_ram_mb": 65536, "token_secret": "rotated-secret-value"},
+        json={"total_ram_mb": 65536, "token_secret": PVE_TOKEN_SECRET},
     )
     assert r.status_code == 200, r.text
     assert r.json()["total_ram_mb"] == 65536
-    assert "rotated-secret-value" not in r.text
+    assert PVE_TOKEN_SECRET not in r.text
 
     r = await admin.delete(f"/api/v1/nodes/{node['id']}")
     assert r.status_code == 204
@@ -55,35 +52,37 @@ async def test_create_get_list_update_delete(admin: httpx.AsyncClient, app: obje
     r = await admin.get("/api/v1/audit", params={"target_type": "node"})
     actions = [e["action"] for e in r.json()["items"]]
     assert actions == ["node.delete", "node.update", "node.create"]
-    assert NODE["token_secret"] not in r.text and "rotated-secret-value" not in r.text
+    assert PVE_TOKEN_SECRET not in r.text
 
 
-async def test_token_secret_is_sealed_at_rest(admin: httpx.AsyncClient, app: object) -> None:
-    r = await admin.post("/api/v1/nodes", json=NODE)
+async def test_token_secret_is_sealed_at_rest(
+    node_body: dict, admin: httpx.AsyncClient, app: object
+) -> None:
+    r = await admin.post("/api/v1/nodes", json=node_body)
     db = app.state.cp.db  # type: ignore[attr-defined]
     row = await db.fetch_one(
         "SELECT token_secret_sealed FROM nodes WHERE id = %(id)s", {"id": r.json()["id"]}
     )
     assert row["token_secret_sealed"].startswith("v1:")
-    assert NODE["token_secret"] not in row["token_secret_sealed"]
+    assert PVE_TOKEN_SECRET not in row["token_secret_sealed"]
 
 
-async def test_invalid_input_names_the_field(admin: httpx.AsyncClient) -> None:
+async def test_invalid_input_names_the_field(node_body: dict, admin: httpx.AsyncClient) -> None:
     cases = [
-        ({**NODE, "name": "Bad Name!"}, "name"),
-        ({**NODE, "api_url": "ftp://x"}, "api_url"),
-        ({**NODE, "token_id": "no-bang"}, "token_id"),
-        ({**NODE, "total_ram_mb": "lots"}, "total_ram_mb"),
-        ({**NODE, "tls_fingerprint": "zz"}, "tls_fingerprint"),
-        ({**NODE, "allocated_ram_mb": 5}, "allocated_ram_mb"),
-        ({k: v for k, v in NODE.items() if k != "token_secret"}, "token_secret"),
+        ({**node_body, "name": "Bad Name!"}, "name"),
+        ({**node_body, "api_url": "ftp://x"}, "api_url"),
+        ({**node_body, "token_id": "no-bang"}, "token_id"),
+        ({**node_body, "total_ram_mb": "lots"}, "total_ram_mb"),
+        ({**node_body, "tls_fingerprint": "zz"}, "tls_fingerprint"),
+        ({**node_body, "allocated_ram_mb": 5}, "allocated_ram_mb"),
+        ({k: v for k, v in node_body.items() if k != "token_secret"}, "token_secret"),
     ]
     for body, field in cases:
         r = await admin.post("/api/v1/nodes", json=body)
         assert r.status_code == 422, (field, r.text)
         assert field in [f["field"] for f in r.json()["error"]["fields"]], r.text
     r = await admin.post(
-        "/api/v1/nodes", json={**NODE, "vmid_range_start": 20000, "vmid_range_end": 10000}
+        "/api/v1/nodes", json={**node_body, "vmid_range_start": 20000, "vmid_range_end": 10000}
     )
     assert r.status_code == 422
     r = await admin.post(
@@ -101,7 +100,7 @@ async def test_unauthorised(client: httpx.AsyncClient) -> None:
         ("PUT", f"/api/v1/nodes/{uuid.uuid4()}"),
         ("DELETE", f"/api/v1/nodes/{uuid.uuid4()}"),
     ]:
-        r = await client.request(method, path, json=NODE)
+        r = await client.request(method, path, json={})
         assert r.status_code == 401, (method, path)
         assert r.headers["www-authenticate"].startswith("Bearer")
     r = await client.get(
@@ -110,9 +109,9 @@ async def test_unauthorised(client: httpx.AsyncClient) -> None:
     assert r.status_code == 401
 
 
-async def test_name_conflict_and_missing(admin: httpx.AsyncClient) -> None:
-    assert (await admin.post("/api/v1/nodes", json=NODE)).status_code == 201
-    r = await admin.post("/api/v1/nodes", json=NODE)
+async def test_name_conflict_and_missing(node_body: dict, admin: httpx.AsyncClient) -> None:
+    assert (await admin.post("/api/v1/nodes", json=node_body)).status_code == 201
+    r = await admin.post("/api/v1/nodes", json=node_body)
     assert r.status_code == 409
     assert r.json()["error"]["fields"][0]["field"] == "name"
     missing = uuid.uuid4()
@@ -123,8 +122,10 @@ async def test_name_conflict_and_missing(admin: httpx.AsyncClient) -> None:
     assert (await admin.get("/api/v1/nodes/not-a-uuid")).status_code == 422
 
 
-async def test_delete_refused_while_tenants_live(admin: httpx.AsyncClient, app: object) -> None:
-    node = (await admin.post("/api/v1/nodes", json=NODE)).json()
+async def test_delete_refused_while_tenants_live(
+    node_body: dict, admin: httpx.AsyncClient, app: object
+) -> None:
+    node = (await admin.post("/api/v1/nodes", json=node_body)).json()
     project = (
         await admin.post("/api/v1/projects", json={"name": "P", "slug": "p", "template_vmid": 9000})
     ).json()
@@ -139,3 +140,23 @@ async def test_delete_refused_while_tenants_live(admin: httpx.AsyncClient, app: 
     assert "1 live tenant" in r.json()["error"]["message"]
     await db.execute("UPDATE tenants SET status = 'deleted'")
     assert (await admin.delete(f"/api/v1/nodes/{node['id']}")).status_code == 204
+
+
+async def test_registration_checks_proxmox(admin: httpx.AsyncClient, pve_sim: SimHandle) -> None:
+    r = await admin.post("/api/v1/nodes", json=pve_sim.node_body("pve2"))
+    assert r.status_code == 201, r.text
+    node = r.json()
+    assert node["status"] == "online" and node["templates"] == [9001]
+    assert node["total_ram_mb"] > 0 and node["pve_version"]
+    cases = [
+        (pve_sim.node_body("pve1", name="x1", token_secret="wrong-secret"), "token_id"),
+        (pve_sim.node_body("nosuch", name="x2"), "pve_node"),
+        (pve_sim.node_body("pve1", name="x3", api_url="http://127.0.0.1:1"), "api_url"),
+    ]
+    for body, field in cases:
+        r = await admin.post("/api/v1/nodes", json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["fields"][0]["field"] == field, r.text
+        assert "wrong-secret" not in r.text
+    r = await admin.put(f"/api/v1/nodes/{node['id']}", json={"token_secret": "wrong-secret"})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "token_id"

@@ -7,18 +7,19 @@ import uuid
 
 import httpx
 
-from tests.api.test_nodes import NODE
+from tests.conftest import SimHandle
 
 
 async def _online_node(
     admin: httpx.AsyncClient,
     app: object,
+    sim: SimHandle,
     *,
     name: str = "pve-a",
     ram: int = 32768,
     templates=(9000,),
 ) -> dict:
-    r = await admin.post("/api/v1/nodes", json={**NODE, "name": name, "total_ram_mb": ram})
+    r = await admin.post("/api/v1/nodes", json=sim.node_body("pve1", name=name, total_ram_mb=ram))
     assert r.status_code == 201, r.text
     node = r.json()
     db = app.state.cp.db  # type: ignore[attr-defined]
@@ -36,8 +37,10 @@ async def _project(admin: httpx.AsyncClient, **kw) -> dict:
     return r.json()
 
 
-async def test_create_records_intent(admin: httpx.AsyncClient, app: object) -> None:
-    node = await _online_node(admin, app)
+async def test_create_records_intent(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    node = await _online_node(admin, app, pve_sim)
     project = await _project(admin)
     r = await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "acme"})
     assert r.status_code == 202, r.text
@@ -53,8 +56,10 @@ async def test_create_records_intent(admin: httpx.AsyncClient, app: object) -> N
     assert r.status_code == 200 and r.json()["command_output"] == []
 
 
-async def test_invalid_and_conflicting_creates(admin: httpx.AsyncClient, app: object) -> None:
-    await _online_node(admin, app)
+async def test_invalid_and_conflicting_creates(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    await _online_node(admin, app, pve_sim)
     project = await _project(admin)
     for sub in ("www", "Bad_Label", "-x", "a" * 64, "ünï"):
         r = await admin.post(
@@ -73,8 +78,8 @@ async def test_invalid_and_conflicting_creates(admin: httpx.AsyncClient, app: ob
     assert r.status_code == 409 and "taken" in r.json()["error"]["message"]
 
 
-async def test_no_room_is_409(admin: httpx.AsyncClient, app: object) -> None:
-    await _online_node(admin, app, ram=1024)
+async def test_no_room_is_409(admin: httpx.AsyncClient, app: object, pve_sim: SimHandle) -> None:
+    await _online_node(admin, app, pve_sim, ram=1024)
     project = await _project(admin, ram_mb=1024)
     assert (
         await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})
@@ -84,11 +89,11 @@ async def test_no_room_is_409(admin: httpx.AsyncClient, app: object) -> None:
 
 
 async def test_placement_prefers_most_free_ram_and_template(
-    admin: httpx.AsyncClient, app: object
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
 ) -> None:
-    small = await _online_node(admin, app, name="small", ram=4096)
-    big = await _online_node(admin, app, name="big", ram=65536)
-    await _online_node(admin, app, name="notemplate", ram=999999, templates=(9001,))
+    small = await _online_node(admin, app, pve_sim, name="small", ram=4096)
+    big = await _online_node(admin, app, pve_sim, name="big", ram=65536)
+    await _online_node(admin, app, pve_sim, name="notemplate", ram=999999, templates=(9001,))
     project = await _project(admin)
     r = await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})
     assert r.json()["node_id"] == big["id"]
@@ -100,9 +105,9 @@ async def test_placement_prefers_most_free_ram_and_template(
 
 
 async def test_hundred_concurrent_creates_never_overallocate(
-    admin: httpx.AsyncClient, app: object
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
 ) -> None:
-    node = await _online_node(admin, app, ram=30 * 512)
+    node = await _online_node(admin, app, pve_sim, ram=30 * 512)
     project = await _project(admin, ram_mb=512)
     results = await asyncio.gather(
         *[
@@ -118,8 +123,10 @@ async def test_hundred_concurrent_creates_never_overallocate(
     assert len(vmids) == 30
 
 
-async def test_transitions_are_compare_and_swap(admin: httpx.AsyncClient, app: object) -> None:
-    await _online_node(admin, app)
+async def test_transitions_are_compare_and_swap(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    await _online_node(admin, app, pve_sim)
     project = await _project(admin)
     t = (
         await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})
@@ -136,8 +143,10 @@ async def test_transitions_are_compare_and_swap(admin: httpx.AsyncClient, app: o
     assert (await admin.post(f"/api/v1/tenants/{uuid.uuid4()}/resume")).status_code == 404
 
 
-async def test_resize_reserves_atomically(admin: httpx.AsyncClient, app: object) -> None:
-    node = await _online_node(admin, app, ram=2048)
+async def test_resize_reserves_atomically(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    node = await _online_node(admin, app, pve_sim, ram=2048)
     project = await _project(admin, ram_mb=1024)
     t = (
         await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "a"})

@@ -53,3 +53,25 @@ DELETE FROM nodes n
 WHERE n.id = %(id)s
   AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.node_id = n.id AND t.status <> 'deleted')
 RETURNING id
+
+-- name: node_claim_poll
+-- One replica polls a node per period: claiming is a compare-and-swap on polled_at.
+UPDATE nodes SET polled_at = now()
+WHERE id IN (
+    SELECT id FROM nodes
+    WHERE polled_at IS NULL OR polled_at < now() - make_interval(secs => %(period)s)
+    FOR UPDATE SKIP LOCKED)
+RETURNING *
+
+-- name: node_poll_ok
+UPDATE nodes SET status = 'online', last_seen = now(), poll_failures = 0, last_error = NULL,
+    pve_version = %(pve_version)s, mem_used_mb = %(mem_used_mb)s, cpu = %(cpu)s,
+    uptime_s = %(uptime_s)s, templates = %(templates)s,
+    total_ram_mb = CASE WHEN %(fill_total)s THEN %(total_ram_mb)s ELSE total_ram_mb END
+WHERE id = %(id)s
+
+-- name: node_poll_failed
+UPDATE nodes SET poll_failures = poll_failures + 1, last_error = %(error)s,
+    status = CASE WHEN poll_failures + 1 >= %(offline_after)s THEN 'offline' ELSE status END
+WHERE id = %(id)s
+RETURNING status, poll_failures

@@ -18,6 +18,7 @@ CREATE TABLE nodes (
     last_seen             timestamptz,
     last_error            text,
     poll_failures         integer NOT NULL DEFAULT 0,
+    polled_at             timestamptz,
     pve_version           text,
     mem_used_mb           integer,
     cpu                   double precision,

@@ -1,0 +1,83 @@
+"""Keeps each node's status, memory, CPU, uptime, version and templates fresh.
+
+Every replica runs the loop, but a node is polled by one of them per period (claimed by a
+compare-and-swap on `polled_at`). A node goes `offline` after `OFFLINE_AFTER` failures in a
+row and back `online` at its first good answer; `last_error` says what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from controlplane.db import Database, load_queries
+from controlplane.nodes.registry import ProxmoxRegistry
+from controlplane.nodes.verifier import templates_of
+
+log = logging.getLogger(__name__)
+_Q = load_queries("controlplane.nodes")
+OFFLINE_AFTER = 3
+
+
+async def poll_node(db: Database, registry: ProxmoxRegistry, node: dict[str, Any]) -> None:
+    client = registry.client(node)
+    try:
+        version = await client.version()
+        status = await client.node_status(node["pve_node"])
+        containers = await client.list_containers(node["pve_node"])
+    except Exception as exc:
+        row = await db.fetch_one(
+            _Q["node_poll_failed"],
+            {
+                "id": node["id"],
+                "error": f"{type(exc).__name__}: {exc}"[:500],
+                "offline_after": OFFLINE_AFTER,
+            },
+        )
+        log.warning(
+            "node poll failed",
+            extra={"node": node["name"], "error": str(exc), "status": row and row["status"]},
+        )
+        return
+    memory = status.get("memory") or {}
+    await db.execute(
+        _Q["node_poll_ok"],
+        {
+            "id": node["id"],
+            "pve_version": str(version.get("version") or "") or None,
+            "mem_used_mb": int(memory.get("used", 0)) // (1024 * 1024),
+            "cpu": float(status.get("cpu") or 0.0),
+            "uptime_s": int(status.get("uptime") or 0),
+            "templates": templates_of(containers),
+            "fill_total": False,
+            "total_ram_mb": None,
+        },
+    )
+
+
+async def poll_due_nodes(db: Database, registry: ProxmoxRegistry, period: float) -> int:
+    nodes = await db.fetch_all(_Q["node_claim_poll"], {"period": period})
+    await asyncio.gather(*(poll_node(db, registry, node) for node in nodes))
+    return len(nodes)
+
+
+async def run_node_poller(db: Database, registry: ProxmoxRegistry, period: float) -> None:
+    while True:
+        try:
+            await poll_due_nodes(db, registry, period)
+        except Exception:
+            log.exception("node poller round failed")
+        await asyncio.sleep(min(period, 1.0) if period < 5 else period / 5)
+
+
+async def start_node_poller(db: Database, registry: ProxmoxRegistry, period: float):  # type: ignore[no-untyped-def]
+    task = asyncio.create_task(run_node_poller(db, registry, period), name="node-poller")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return stop

@@ -1,0 +1,56 @@
+"""One Proxmox client per registered node, cached and rebuilt when the node's row changes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from controlplane.crypto import Sealer
+from controlplane.nodes.service import NodeAccess, access_of
+from controlplane.proxmox import ProxmoxClient, make_http_client
+
+
+def client_for_access(
+    access: NodeAccess, *, timeout: float = 15.0
+) -> tuple[ProxmoxClient, httpx.AsyncClient]:
+    """A client and the HTTP connection pool it owns (the caller closes the pool)."""
+    http = make_http_client(
+        verify_tls=access.verify_tls, fingerprint=access.tls_fingerprint, timeout=timeout
+    )
+    client = ProxmoxClient(
+        http, base_url=access.api_url, token_id=access.token_id, token_secret=access.token_secret
+    )
+    return client, http
+
+
+class ProxmoxRegistry:
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+        # node id -> (the row's updated_at when built, client)
+        self._clients: dict[uuid.UUID, tuple[Any, ProxmoxClient, httpx.AsyncClient]] = {}
+        self._retired: list[httpx.AsyncClient] = []
+
+    def client(self, node: dict[str, Any]) -> ProxmoxClient:
+        """The client for this node row; a changed row (new token, URL, pin) gets a new one."""
+        cached = self._clients.get(node["id"])
+        if cached is not None and cached[0] == node["updated_at"]:
+            return cached[1]
+        if cached is not None:
+            # In-flight calls may still use the old client; close it at shutdown.
+            self._retired.append(cached[2])
+        fresh, http = client_for_access(access_of(self._sealer, node))
+        self._clients[node["id"]] = (node["updated_at"], fresh, http)
+        return fresh
+
+    def forget(self, node_id: uuid.UUID) -> None:
+        cached = self._clients.pop(node_id, None)
+        if cached is not None:
+            self._retired.append(cached[2])
+
+    async def close(self) -> None:
+        for http in [h for _, _, h in self._clients.values()] + self._retired:
+            await http.aclose()
+        self._clients.clear()
+        self._retired.clear()

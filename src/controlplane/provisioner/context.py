@@ -1,0 +1,91 @@
+"""What a step needs: the database, Proxmox clients, secrets, the route hook, the lease."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controlplane.crypto import Sealer
+from controlplane.db import Database, load_queries
+from controlplane.nodes.registry import ProxmoxRegistry
+from controlplane.proxmox import ProxmoxClient
+
+Q = load_queries("controlplane.provisioner")
+
+
+class RouteHook(Protocol):
+    """Where tenant routes go (Caddy); optional."""
+
+    async def upsert_active(self, tenant_id: Any, subdomain: str, upstream: str) -> None: ...
+    async def set_suspended(self, tenant_id: Any, subdomain: str) -> None: ...
+    async def remove(self, tenant_id: Any) -> None: ...
+
+
+class LostLease(Exception):
+    """Another worker owns the tenant now, or its status changed under us: stop quietly."""
+
+
+class TransientStep(Exception):
+    """Not done yet, try again soon (an address not assigned yet, a clone still running)."""
+
+    def __init__(self, message: str, delay: float = 0.5) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentStep(Exception):
+    """Retrying the same thing will not help; the tenant goes to `error` with this message."""
+
+
+@dataclass
+class StepContext:
+    db: Database
+    registry: ProxmoxRegistry
+    sealer: Sealer
+    owner: str
+    # The shared extras of the app state: integrations (the Caddy route hook) may be wired
+    # after the workers start, so the hook is looked up at each use.
+    extras: dict[str, Any] = field(default_factory=dict)
+    task_timeout: float = 300.0
+
+    @property
+    def route_hook(self) -> RouteHook | None:
+        return self.extras.get("route_hook")
+
+    async def node(self, node_id: Any) -> dict[str, Any]:
+        row = await self.db.fetch_one(Q["node_of"], {"id": node_id})
+        if row is None:
+            raise PermanentStep(f"node {node_id} no longer exists")
+        return row
+
+    def client(self, node: dict[str, Any]) -> ProxmoxClient:
+        return self.registry.client(node)
+
+    async def set_step(self, tenant: dict[str, Any], step: str) -> None:
+        ok = await self.db.fetch_one(
+            Q["set_step"],
+            {"id": tenant["id"], "status": tenant["status"], "step": step, "owner": self.owner},
+        )
+        if ok is None:
+            raise LostLease(f"tenant {tenant['id']} changed under us")
+        tenant["step"] = step
+
+    @asynccontextmanager
+    async def clone_lock(self, node_id: Any, template: int) -> AsyncIterator[None]:
+        """Clones of one template on one node never overlap, across all replicas.
+
+        Proxmox locks the source container for the whole clone and fails a second clone at
+        once, so serialising here saves the failed call and the retry delay. A session
+        advisory lock on its own connection dies with the process, so a crash frees it.
+        """
+        digest = hashlib.sha256(f"clone:{node_id}:{template}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        async with self.db.pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

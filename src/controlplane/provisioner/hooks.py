@@ -1,0 +1,35 @@
+"""Start-up wiring for the workers and the tenant status poller."""
+
+from __future__ import annotations
+
+from controlplane.provisioner.context import StepContext
+from controlplane.provisioner.status import start_status_poller
+from controlplane.provisioner.worker import Worker
+from controlplane.runtime import Stopper
+from controlplane.state import AppState
+
+
+async def start_workers(state: AppState, serve_api: bool) -> Stopper | None:
+    if serve_api and not state.settings.run_workers:
+        return None
+    ctx = StepContext(
+        db=state.db,
+        registry=state.extras["proxmox_registry"],
+        sealer=state.sealer,
+        owner=Worker.make_owner(),
+        extras=state.extras,
+    )
+    worker = Worker(
+        ctx,
+        concurrency=state.settings.worker_concurrency,
+        lease_seconds=state.settings.worker_lease_seconds,
+    )
+    worker.start()
+    state.extras["worker"] = worker
+    stop_status = await start_status_poller(ctx, state.settings.tenant_poll_seconds)
+
+    async def stop() -> None:
+        await stop_status()
+        await worker.stop(grace=10.0)
+
+    return stop

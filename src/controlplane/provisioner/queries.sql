@@ -1,0 +1,117 @@
+-- name: claim
+-- Lease tenants that need work and that nobody holds (or whose holder died).
+UPDATE tenants t
+SET lease_owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease)s)
+WHERE t.id IN (
+    SELECT id FROM tenants
+    WHERE (status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR config_pending)
+      AND next_attempt_at <= now()
+      AND (lease_expires_at IS NULL OR lease_expires_at < now())
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+RETURNING t.id
+
+-- name: renew
+UPDATE tenants SET lease_expires_at = now() + make_interval(secs => %(lease)s)
+WHERE id = ANY (%(ids)s::uuid[]) AND lease_owner = %(owner)s
+RETURNING id
+
+-- name: release
+UPDATE tenants SET lease_owner = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND lease_owner = %(owner)s
+
+-- name: release_all
+UPDATE tenants SET lease_owner = NULL, lease_expires_at = NULL
+WHERE lease_owner = %(owner)s
+
+-- name: get
+SELECT t.*, p.template_vmid, p.app_port, p.bootstrap_commands, p.health_path
+FROM tenants t LEFT JOIN projects p ON p.id = t.project_id
+WHERE t.id = %(id)s
+
+-- name: set_step
+UPDATE tenants SET step = %(step)s, updated_at = now()
+WHERE id = %(id)s AND status = %(status)s AND lease_owner = %(owner)s
+RETURNING id
+
+-- name: set_vmid
+UPDATE tenants SET vmid = %(vmid)s, updated_at = now()
+WHERE id = %(id)s AND status = 'provisioning' AND lease_owner = %(owner)s
+RETURNING id
+
+-- name: set_ip
+UPDATE tenants SET ip_address = %(ip)s, updated_at = now()
+WHERE id = %(id)s AND lease_owner = %(owner)s
+
+-- name: set_commands
+UPDATE tenants SET command_output = %(output)s, updated_at = now()
+WHERE id = %(id)s AND lease_owner = %(owner)s
+
+-- name: finish
+-- The final compare-and-swap of an operation: only from the status we worked on.
+UPDATE tenants
+SET status = %(to)s, step = NULL, attempts = 0, last_error = NULL, error_step = NULL,
+    failed_status = NULL, updated_at = now()
+WHERE id = %(id)s AND status = %(from)s AND lease_owner = %(owner)s
+RETURNING id
+
+-- name: finish_deleted
+-- Deleted: release the RAM exactly once (ram_reserved flips in the same statement).
+WITH old AS (
+    SELECT id, node_id, ram_mb, ram_reserved FROM tenants
+    WHERE id = %(id)s AND status = 'deleting' AND lease_owner = %(owner)s
+    FOR UPDATE
+), t AS (
+    UPDATE tenants
+    SET status = 'deleted', step = NULL, attempts = 0, last_error = NULL, error_step = NULL,
+        failed_status = NULL, ram_reserved = false, deleted_at = now(), updated_at = now()
+    FROM old WHERE tenants.id = old.id
+    RETURNING old.node_id, old.ram_mb, old.ram_reserved
+), n AS (
+    UPDATE nodes SET allocated_ram_mb = allocated_ram_mb - t.ram_mb
+    FROM t WHERE nodes.id = t.node_id AND t.ram_reserved
+    RETURNING nodes.id
+)
+SELECT (SELECT count(*) FROM t) AS done, (SELECT count(*) FROM n) AS released
+
+-- name: config_applied
+UPDATE tenants SET config_pending = false, updated_at = now()
+WHERE id = %(id)s AND ram_mb = %(ram)s AND cores = %(cores)s AND lease_owner = %(owner)s
+
+-- name: retry_later
+UPDATE tenants
+SET attempts = attempts + 1, last_error = %(error)s, error_step = %(step)s,
+    next_attempt_at = now() + make_interval(secs => %(delay)s), updated_at = now()
+WHERE id = %(id)s AND lease_owner = %(owner)s
+
+-- name: fail
+UPDATE tenants
+SET status = 'error', failed_status = status, error_step = %(step)s, last_error = %(error)s,
+    step = NULL, updated_at = now()
+WHERE id = %(id)s AND status = %(from)s AND lease_owner = %(owner)s
+RETURNING id
+
+-- name: live_vmids
+SELECT vmid FROM tenants WHERE status <> 'deleted' AND vmid IS NOT NULL
+
+-- name: node_of
+SELECT * FROM nodes WHERE id = %(id)s
+
+-- name: status_claim
+-- One replica checks a tenant per period: the claim is a compare-and-swap on observed_at.
+UPDATE tenants t SET observed_at = now()
+FROM projects p
+WHERE t.id IN (
+    SELECT id FROM tenants
+    WHERE status = 'active'
+      AND (observed_at IS NULL OR observed_at < now() - make_interval(secs => %(period)s))
+    ORDER BY observed_at NULLS FIRST
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+  AND p.id = t.project_id
+RETURNING t.id, t.node_id, t.vmid, t.ip_address, p.app_port, p.health_path
+
+-- name: status_record
+UPDATE tenants SET observed = %(observed)s, health = %(health)s
+WHERE id = %(id)s

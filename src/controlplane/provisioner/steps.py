@@ -1,0 +1,253 @@
+"""The idempotent steps. Each looks at what Proxmox has first and is safe to repeat after a
+crash at any line: the VMID is stored before the clone, the clone is recognised by the
+tenant id in its description, power actions tolerate "already running"/"not running",
+a container that is gone counts as deleted, and routes are upserted by their own id.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from controlplane.provisioner.context import PermanentStep, Q, StepContext, TransientStep
+from controlplane.proxmox import (
+    ProxmoxAlreadyExistsError,
+    ProxmoxAlreadyRunningError,
+    ProxmoxClient,
+    ProxmoxNotFoundError,
+    ProxmoxNotRunningError,
+)
+
+log = logging.getLogger(__name__)
+TAG = "controlplane"
+NET0 = "name=eth0,bridge=vmbr0,ip=dhcp"
+
+
+def marker(tenant_id: Any) -> str:
+    return f"controlplane tenant {tenant_id}"
+
+
+def is_ours(config: dict[str, Any], tenant_id: Any) -> bool:
+    return marker(tenant_id) in str(config.get("description") or "")
+
+
+async def find_container(client: ProxmoxClient, pve_node: str, vmid: int) -> dict[str, Any] | None:
+    try:
+        return await client.get_config(pve_node, vmid)
+    except ProxmoxNotFoundError:
+        return None
+
+
+def address_of(interfaces: list[dict[str, Any]] | None) -> str | None:
+    for iface in interfaces or []:
+        if iface.get("name") == "lo":
+            continue
+        inet = iface.get("inet")
+        if inet:
+            return str(ipaddress.ip_interface(inet).ip)
+    return None
+
+
+# -- provisioning ------------------------------------------------------------------------
+
+
+async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
+    client, pve = ctx.client(node), node["pve_node"]
+    vmid = tenant["vmid"]
+    existing = await find_container(client, pve, vmid)
+    if existing is None:
+        async with ctx.clone_lock(node["id"], tenant["template_vmid"]):
+            existing = await find_container(client, pve, vmid)  # a previous attempt may have won
+            if existing is None:
+                try:
+                    upid = await client.clone(
+                        pve,
+                        tenant["template_vmid"],
+                        vmid,
+                        hostname=tenant["subdomain"],
+                        description=marker(tenant["id"]) + "\n",
+                    )
+                except ProxmoxAlreadyExistsError:
+                    await _move_to_free_vmid(
+                        ctx, tenant, client, reason="taken elsewhere in the cluster"
+                    )
+                    raise TransientStep(
+                        "VMID taken elsewhere in the cluster; chose another", 0
+                    ) from None
+                await client.wait_task(upid, timeout=ctx.task_timeout)
+                return
+    if not is_ours(existing, tenant["id"]):
+        await _move_to_free_vmid(ctx, tenant, client, reason="holds a container that is not ours")
+        raise TransientStep("VMID held by a foreign container; chose another", 0)
+    if existing.get("lock") == "create":
+        raise TransientStep("the clone of a previous attempt is still running", 1.0)
+
+
+async def _move_to_free_vmid(
+    ctx: StepContext, tenant: dict[str, Any], client: ProxmoxClient, *, reason: str
+) -> None:
+    resources = await client.cluster_resources(type="vm")
+    taken = sorted({int(r["vmid"]) for r in resources if "vmid" in r} | {tenant["vmid"]})
+    node = await ctx.node(tenant["node_id"])
+    async with ctx.db.transaction() as tx:
+        await tx.execute("SELECT pg_advisory_xact_lock(7368777)")
+        vmid = await tx.fetch_val(
+            "SELECT v FROM generate_series(%(start)s::int, %(end)s::int) v"
+            " WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.vmid = v AND t.status <> 'deleted')"
+            " AND NOT (v = ANY (%(avoid)s::int[])) ORDER BY v LIMIT 1",
+            {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": taken},
+        )
+        if vmid is None:
+            raise PermanentStep(f"no free VMID left in node {node['name']}'s range")
+        await tx.execute(Q["set_vmid"], {"id": tenant["id"], "vmid": vmid, "owner": ctx.owner})
+    log.warning(
+        "VMID moved",
+        extra={"tenant": str(tenant["id"]), "old": tenant["vmid"], "new": vmid, "reason": reason},
+    )
+    tenant["vmid"] = vmid
+
+
+async def step_configure(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
+    await ctx.client(node).set_config(
+        node["pve_node"],
+        tenant["vmid"],
+        memory=tenant["ram_mb"],
+        cores=tenant["cores"],
+        net0=NET0,
+        tags=TAG,
+        description=marker(tenant["id"]) + "\n",
+    )
+
+
+async def step_start(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
+    client = ctx.client(node)
+    status = await client.container_status(node["pve_node"], tenant["vmid"])
+    if status.get("status") == "running":
+        return
+    try:
+        upid = await client.start(node["pve_node"], tenant["vmid"])
+    except ProxmoxAlreadyRunningError:
+        return
+    await client.wait_task(upid, timeout=ctx.task_timeout)
+
+
+async def step_address(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
+    interfaces = await ctx.client(node).interfaces(node["pve_node"], tenant["vmid"])
+    ip = address_of(interfaces)
+    if ip is None:
+        raise TransientStep("the container has no address yet", 0.5)
+    await ctx.db.execute(Q["set_ip"], {"id": tenant["id"], "ip": ip, "owner": ctx.owner})
+    tenant["ip_address"] = ip
+
+
+async def step_bootstrap(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
+    commands: list[str] = list(tenant.get("bootstrap_commands") or [])
+    done: list[dict[str, Any]] = list(tenant.get("command_output") or [])
+    # Commands that already succeeded are not run again; one in flight at a crash is re-run.
+    done = [entry for entry in done if entry.get("exit_status") == 0][: len(commands)]
+    if len(done) >= len(commands):
+        return
+    if not node.get("ssh_private_key_sealed") or not node.get("ssh_host_key"):
+        raise PermanentStep(
+            f"project has bootstrap commands but node {node['name']} has no SSH key and host key"
+        )
+    from controlplane.sshexec import run_in_container
+
+    key = ctx.sealer.open(
+        node["ssh_private_key_sealed"], table="nodes", column="ssh_private_key", row_id=node["id"]
+    )
+    host = node.get("ssh_host") or _host_of(node["api_url"])
+    for command in commands[len(done) :]:
+        result = await run_in_container(
+            host=host,
+            port=node["ssh_port"],
+            username=node["ssh_user"],
+            private_key_pem=key,
+            known_host_key=node["ssh_host_key"],
+            vmid=tenant["vmid"],
+            command=command,
+            timeout=300.0,
+        )
+        done.append(
+            {
+                "command": command,
+                "exit_status": result.exit_status,
+                "stdout": result.stdout[-4000:],
+                "stderr": result.stderr[-4000:],
+                "at": datetime.now(UTC).isoformat(),
+            }
+        )
+        await ctx.db.execute(
+            Q["set_commands"], {"id": tenant["id"], "output": Jsonb(done), "owner": ctx.owner}
+        )
+        if result.exit_status != 0:
+            raise PermanentStep(
+                f"bootstrap command {len(done)} of {len(commands)} "
+                f"exited with {result.exit_status}: "
+                f"{(result.stderr or result.stdout).strip()[-300:]}"
+            )
+
+
+def _host_of(api_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(api_url).hostname or api_url
+
+
+async def step_route(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
+    if ctx.route_hook is None or not tenant.get("ip_address"):
+        return
+    await ctx.route_hook.upsert_active(
+        tenant["id"], tenant["subdomain"], f"{tenant['ip_address']}:{tenant['app_port']}"
+    )
+
+
+PROVISION_STEPS = [
+    ("clone", step_clone),
+    ("configure", step_configure),
+    ("start", step_start),
+    ("address", step_address),
+    ("bootstrap", step_bootstrap),
+    ("route", step_route),
+]
+
+
+# -- power and removal -------------------------------------------------------------------
+
+
+async def stop_container(ctx: StepContext, node: dict[str, Any], vmid: int) -> None:
+    client = ctx.client(node)
+    status = await client.container_status(node["pve_node"], vmid)
+    if status.get("status") != "running":
+        return
+    try:
+        upid = await client.stop(node["pve_node"], vmid)
+    except ProxmoxNotRunningError:
+        return
+    await client.wait_task(upid, timeout=ctx.task_timeout)
+
+
+async def destroy_container(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
+    """Stop and delete the tenant's container, if there is one and it is ours."""
+    client, pve = ctx.client(node), node["pve_node"]
+    if tenant.get("vmid") is None:
+        return
+    config = await find_container(client, pve, tenant["vmid"])
+    if config is None:
+        return  # already gone: counts as deleted
+    if not is_ours(config, tenant["id"]):
+        log.warning(
+            "not deleting a container that is not ours",
+            extra={"tenant": str(tenant["id"]), "vmid": tenant["vmid"]},
+        )
+        return
+    try:
+        await stop_container(ctx, node, tenant["vmid"])
+        upid = await client.delete(pve, tenant["vmid"], purge=True, destroy_unreferenced_disks=True)
+    except ProxmoxNotFoundError:
+        return
+    await client.wait_task(upid, timeout=ctx.task_timeout)
