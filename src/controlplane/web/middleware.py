@@ -118,6 +118,7 @@ class RequestIdMiddleware:
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "client": client[0] if client else None,
+                    "request_id": request_id,
                 },
             )
             request_id_var.reset(token)

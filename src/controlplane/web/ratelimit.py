@@ -1,0 +1,81 @@
+"""Per-client-IP rate limits, in the spirit of Go's httprate.
+
+Moving windows (the `limits` package) in memory, so each replica counts on its own: with N
+replicas a client gets up to N times the rate, which is fine for abuse protection. A few
+paths (sign-up, log-in, refresh, password change) get a tight limit each; everything else
+under `/api/` shares a looser one. IPv6 clients are counted per /64, the block one
+subscriber usually gets. Over the limit: 429 in the common error shape, with `Retry-After`.
+
+The storage belongs to the middleware instance, so every app (and every test's app) counts
+from zero. It needs `client_ip` from `ClientIpMiddleware`, which must run first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import Iterable
+
+import limits
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from controlplane.web.errors import error_json
+
+
+def limit_key(client_ip: str | None) -> str:
+    """What one client is counted as: its address, or its /64 for IPv6."""
+    if not client_ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tight: str,
+        tight_paths: Iterable[str],
+        api: str,
+        api_prefix: str = "/api/",
+    ) -> None:
+        self.app = app
+        self.tight = limits.parse(tight)
+        self.tight_paths = frozenset(tight_paths)
+        self.api = limits.parse(api)
+        self.api_prefix = api_prefix
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in self.tight_paths:
+            item, bucket = self.tight, path
+        elif path.startswith(self.api_prefix):
+            item, bucket = self.api, "api"
+        else:
+            await self.app(scope, receive, send)
+            return
+        client = limit_key(scope.get("state", {}).get("client_ip"))
+        if await self.limiter.hit(item, bucket, client):
+            await self.app(scope, receive, send)
+            return
+        stats = await self.limiter.get_window_stats(item, bucket, client)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        response = error_json(
+            429,
+            f"too many requests from your address; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+        await response(scope, receive, send)

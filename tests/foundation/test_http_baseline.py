@@ -1,0 +1,158 @@
+"""The HTTP baseline that holds on every response: headers, errors, body limit, request ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+
+REQUIRED = {
+    "content-security-policy",
+    "strict-transport-security",
+    "x-content-type-options",
+    "referrer-policy",
+    "x-request-id",
+}
+
+
+def _check_headers(r: httpx.Response) -> None:
+    missing = REQUIRED - set(r.headers)
+    assert not missing, (r.request.url, r.status_code, missing)
+    csp = r.headers["content-security-policy"]
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+    assert "frame-ancestors 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_headers_on_every_kind_of_response(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    responses = [
+        await client.get("/healthz"),
+        await client.get("/openapi.json"),
+        await client.get("/docs"),
+        await client.get("/docs-assets/swagger-ui.css"),
+        await client.get("/static/docs-init.js"),
+        await client.get("/api/v1/nodes"),  # 401
+        await client.get("/no/such/path"),  # 404
+        await client.delete("/healthz"),  # 405
+        await admin.post("/api/v1/nodes", json={}),  # 422
+        await admin.post("/api/v1/projects", content=b"x" * 2_000_000),  # 413
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 200, 200, 200, 401, 404, 405, 422, 413]
+    for r in responses:
+        _check_headers(r)
+    for r in responses[5:]:
+        body = r.json()
+        assert set(body) == {"error", "request_id"}
+        assert body["error"]["status"] == r.status_code and body["error"]["message"]
+
+
+async def test_unexpected_error_is_a_500_in_the_common_shape(
+    app: object, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    app.add_api_route("/boom", boom)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.ERROR):
+        r = await client.get("/boom", headers={"X-Request-ID": "req-500"})
+    assert r.status_code == 500
+    _check_headers(r)
+    assert r.json()["error"]["code"] == "internal_error" and "kaboom" not in r.text
+    assert r.json()["request_id"] == "req-500"
+    assert any("kaboom" in (rec.exc_text or "") or rec.exc_info for rec in caplog.records)
+
+
+async def test_body_limit_with_and_without_content_length(admin: httpx.AsyncClient) -> None:
+    big = b"{" + b" " * 2_000_000 + b"}"
+    r = await admin.post(
+        "/api/v1/projects", content=big, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+    async def chunks():  # no Content-Length: chunked transfer
+        for _ in range(40):
+            yield b" " * 50_000
+
+    r = await admin.post(
+        "/api/v1/projects", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert "content-length" not in r.request.headers
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+    # A body under the limit still reaches validation.
+    r = await admin.post(
+        "/api/v1/projects", content=b"{}", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422
+
+
+async def test_request_id_is_passed_through_or_made(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert (
+        r.headers["x-request-id"] != "bad id\twith spaces" and len(r.headers["x-request-id"]) == 32
+    )
+
+
+async def test_log_lines_are_json_with_the_request_id(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from controlplane.web.logs import JsonFormatter
+
+    with caplog.at_level(logging.INFO, logger="controlplane.http"):
+        await client.get("/healthz", headers={"X-Request-ID": "log-me-1"})
+    lines = [
+        json.loads(JsonFormatter().format(rec))
+        for rec in caplog.records
+        if rec.name == "controlplane.http"
+    ]
+    assert lines and lines[-1]["path"] == "/healthz" and lines[-1]["status"] == 200
+    assert lines[-1]["request_id"] == "log-me-1"
+
+
+async def test_cors_allows_only_configured_origins(client: httpx.AsyncClient) -> None:
+    ok = await client.options(
+        "/api/v1/nodes",
+        headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
+    )
+    assert ok.headers.get("access-control-allow-origin") == "http://localhost:5173"
+    bad = await client.options(
+        "/api/v1/nodes",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_health_reports_database_trouble(app: object, client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    db = app.state.cp.db  # type: ignore[attr-defined]
+
+    async def broken() -> None:
+        raise OSError("connection refused")
+
+    db.ping = broken
+    r = await client.get("/healthz")
+    assert r.status_code == 503 and "connection refused" in r.json()["reason"]
+
+
+async def test_admin_token_compared_exactly(client: httpx.AsyncClient) -> None:
+    for header in (
+        f"Bearer {ADMIN_TOKEN[:-1]}",
+        f"Bearer {ADMIN_TOKEN}x",
+        f"Basic {ADMIN_TOKEN}",
+        ADMIN_TOKEN,
+    ):
+        assert (
+            await client.get("/api/v1/audit", headers={"Authorization": header})
+        ).status_code == 401
+    assert (
+        await client.get("/api/v1/audit", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    ).status_code == 200

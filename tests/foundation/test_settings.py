@@ -1,0 +1,69 @@
+"""Settings: refusals with reasons, and every setting documented."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controlplane.config import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_malformed_secrets_are_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT / "tests")  # no .env here
+    with pytest.raises(
+        SettingsError, match="ENCRYPTION_KEY: ENCRYPTION_KEY must be exactly 64 hex"
+    ):
+        load_settings(encryption_key="abc")
+    with pytest.raises(SettingsError, match="JWT_SECRET"):
+        load_settings(jwt_secret="0" * 64)
+    with pytest.raises(SettingsError, match="API_TOKEN: is a placeholder"):
+        load_settings(api_token="changeme")
+    with pytest.raises(SettingsError, match="missing required secret"):
+        load_settings().require_secrets()
+
+
+def test_serve_refuses_to_start_without_secrets(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "controlplane.cli", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "API_TOKEN" in result.stderr and "ENCRYPTION_KEY" in result.stderr
+
+
+def test_every_setting_is_in_env_example_and_readme() -> None:
+    example = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    fields = {name.upper() for name in Settings.model_fields}
+    assert fields - documented == set(), "missing from .env.example"
+    assert documented - fields - {"POSTGRES_PASSWORD"} == set(), "documented but unknown"
+
+
+def test_secrets_never_show_in_repr() -> None:
+    s = Settings(
+        _env_file=None, api_token="a-very-long-admin-token", encryption_key="0123456789abcdef" * 4
+    )  # type: ignore[call-arg]
+    assert "a-very-long-admin-token" not in repr(s) and "0123456789abcdef" not in repr(s)
+
+
+def test_init_env_generates_missing_secrets_once(tmp_path: Path) -> None:
+    from controlplane.envfile import ensure_env, read_env
+
+    env_file = tmp_path / ".env"
+    created = ensure_env(env_file, {})
+    assert set(created) == {"API_TOKEN", "ENCRYPTION_KEY", "JWT_SECRET", "SETUP_TOKEN"}
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    assert ensure_env(env_file, {}) == {}
+    values = read_env(env_file)
+    Settings(_env_file=None, **{k.lower(): v for k, v in values.items()}).require_secrets()  # type: ignore[arg-type]
