@@ -18,12 +18,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
 from controlplane.audit.routes import router as audit_router
+from controlplane.auth.routes import RATE_LIMITED_PATHS
+from controlplane.auth.routes import router as auth_router
 from controlplane.config import Settings
 from controlplane.health import router as health_router
 from controlplane.nodes.routes import router as nodes_router
 from controlplane.projects.routes import router as projects_router
 from controlplane.runtime import Runtime
+from controlplane.sso.routes import router as sso_router
 from controlplane.tenants.routes import router as tenants_router
+from controlplane.users.routes import router as users_router
+from controlplane.web.clientip import ClientIpMiddleware
 from controlplane.web.docs import install_docs
 from controlplane.web.errors import install_error_handlers
 from controlplane.web.middleware import (
@@ -32,6 +37,7 @@ from controlplane.web.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from controlplane.web.ratelimit import RateLimitMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +70,19 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.mount("/static", StaticFiles(directory=static), name="static")
     for router in (health_router, nodes_router, projects_router, tenants_router, audit_router):
         app.include_router(router)
+    for router in (auth_router, users_router, sso_router):
+        app.include_router(router)
 
     # add_middleware wraps: the last added runs first (outermost).
     app.add_middleware(ErrorCatcherMiddleware)
+    # Per-IP limits inside CORS, so a browser can read a 429 and its Retry-After.
+    app.add_middleware(
+        RateLimitMiddleware,
+        tight=settings.rate_limit_auth,
+        tight_paths=RATE_LIMITED_PATHS,
+        api=settings.rate_limit_api,
+    )
+    app.add_middleware(ClientIpMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

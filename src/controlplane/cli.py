@@ -81,6 +81,19 @@ def migrate() -> None:
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
 
 
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(envvar="BIND_ADDR", help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(envvar="HOST_PORT", help="Port to listen on")] = None,
+) -> None:
+    """The whole system on embedded defaults: PostgreSQL, a simulated cluster, the workers."""
+    from controlplane.demo import demo_main
+
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level)
+    demo_main(settings, host=host or settings.bind_addr, port=port or settings.host_port)
+
+
 @app.command("init-env")
 def init_env(
     path: Annotated[Path, typer.Option(help="The .env file to complete")] = Path(".env"),

@@ -14,11 +14,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controlplane.audit.writer import AuditEntry, AuditLog
+from controlplane.auth.tokens import TokenError, decode_access_token
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database
 from controlplane.state import AppState
-from controlplane.web.errors import Unauthorized
+from controlplane.web.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="The admin API token (API_TOKEN)")
 WWW_AUTH = {"WWW-Authenticate": 'Bearer realm="controlplane"'}
@@ -72,8 +73,19 @@ def require_admin(
     if expected is None or not hmac.compare_digest(
         credentials.credentials.encode(), expected.get_secret_value().encode()
     ):
+        if _is_user_token(state.settings, credentials.credentials):
+            raise Forbidden("admin only")
         raise Unauthorized("invalid token", headers=WWW_AUTH)
     return Actor(kind="admin", label="admin-token")
+
+
+def _is_user_token(settings: Settings, token: str) -> bool:
+    """A valid end-user access token: authenticated, but not as the admin."""
+    try:
+        decode_access_token(settings, token)
+    except TokenError:
+        return False
+    return True
 
 
 AdminDep = Annotated[Actor, Depends(require_admin)]

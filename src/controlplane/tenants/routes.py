@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from controlplane.deps import AdminDep, AuditDep, DbDep
-from controlplane.projects.service import get_project
+from controlplane.projects.service import find_project, get_project
 from controlplane.tenants import service
 from controlplane.tenants.schemas import (
     TenantCreate,
@@ -33,7 +33,10 @@ async def create_tenant(
     body: TenantCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
 ) -> dict[str, Any]:
     try:
-        project = await get_project(db, body.project_id)
+        if body.project_id is None:
+            project = await find_project(db, None)
+        else:
+            project = await get_project(db, body.project_id)
     except NotFound as exc:
         raise NotFound(exc.message, field="project_id") from None
     row = await service.create_tenant(

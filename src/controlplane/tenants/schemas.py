@@ -21,7 +21,7 @@ class _Strict(BaseModel):
 
 
 class TenantCreate(_Strict):
-    project_id: UUID
+    project_id: UUID | None = Field(None, description="Defaults to the default project")
     subdomain: Subdomain
     node_id: UUID | None = Field(None, description="Admin override of placement")
     owner_user_id: UUID | None = None

@@ -1,0 +1,48 @@
+-- name: refresh_insert
+INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, token_version, expires_at)
+VALUES (%(id)s, %(user_id)s, %(family_id)s, %(token_hash)s, %(token_version)s,
+        now() + %(ttl)s)
+RETURNING expires_at
+
+-- name: refresh_rotate
+-- The compare-and-swap of a rotation: only one caller can mark a live token used.
+UPDATE refresh_tokens rt
+SET used_at = now()
+FROM users u
+WHERE rt.token_hash = %(token_hash)s
+  AND rt.used_at IS NULL
+  AND rt.revoked_at IS NULL
+  AND rt.expires_at > now()
+  AND u.id = rt.user_id
+  AND u.disabled_at IS NULL
+  AND u.token_version = rt.token_version
+RETURNING rt.id, rt.user_id, rt.family_id, u.email, u.token_version
+
+-- name: refresh_lookup
+SELECT id, user_id, family_id, used_at, revoked_at, expires_at <= now() AS expired
+FROM refresh_tokens
+WHERE token_hash = %(token_hash)s
+
+-- name: refresh_revoke_family
+UPDATE refresh_tokens
+SET revoked_at = now(), revoked_reason = %(reason)s
+WHERE family_id = %(family_id)s AND revoked_at IS NULL
+
+-- name: refresh_revoke_family_of
+-- Log out: the session (family) of the presented token ends.
+UPDATE refresh_tokens
+SET revoked_at = now(), revoked_reason = 'logout'
+WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = %(token_hash)s)
+  AND revoked_at IS NULL
+RETURNING user_id, family_id
+
+-- name: refresh_revoke_user
+UPDATE refresh_tokens
+SET revoked_at = now(), revoked_reason = %(reason)s
+WHERE user_id = %(user_id)s AND revoked_at IS NULL
+
+-- name: refresh_prune
+-- Expired tokens are useless: drop a bounded batch of those a day past expiry.
+DELETE FROM refresh_tokens
+WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < now() - interval '1 day'
+             LIMIT 500)

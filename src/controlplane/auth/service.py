@@ -1,0 +1,203 @@
+"""Self-service auth use cases: register, log in, refresh, log out, change the password.
+
+Refresh tokens rotate: each use marks the presented token used and hands out a new one in
+the same family, in one compare-and-swap, so of two concurrent refreshes with one token
+exactly one wins. A token that was already rotated and comes back means two parties hold
+the session (one of them stole it): the whole family is revoked and the caller is told.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from typing import Any
+
+from controlplane.auth.passwords import Hasher, check_password, normalise
+from controlplane.auth.tokens import (
+    ACCESS_TTL,
+    REFRESH_TTL,
+    hash_refresh_token,
+    issue_access_token,
+    new_refresh_token,
+)
+from controlplane.config import Settings
+from controlplane.db import Database, load_queries
+from controlplane.users import service as users
+from controlplane.web.errors import ApiError, Conflict, Forbidden, Invalid, Unauthorized
+
+_Q = load_queries("controlplane.auth")
+
+
+class LoginRefused(ApiError):
+    """A refused login; `user_id` is None when no account has the e-mail."""
+
+    def __init__(self, message: str, *, status: int, user_id: Any, reason: str) -> None:
+        super().__init__(message, status=status)
+        self.user_id = user_id
+        self.reason = reason
+
+
+class RefreshReused(Unauthorized):
+    """A rotated refresh token was presented again; its family is now revoked."""
+
+    def __init__(self, *, user_id: uuid.UUID, family_id: uuid.UUID, revoked: int) -> None:
+        super().__init__(
+            "this refresh token was already used; every token of its session is now revoked"
+        )
+        self.user_id = user_id
+        self.family_id = family_id
+        self.revoked = revoked
+
+
+def check_registration_token(settings: Settings, given: str | None) -> None:
+    expected = settings.registration_token
+    if expected is None:
+        return
+    # Compare digests of equal length, so neither the value nor its length leaks by timing.
+    if given is None or not hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(),
+        hashlib.sha256(expected.get_secret_value().encode()).digest(),
+    ):
+        raise Forbidden("a valid registration_token is required to sign up")
+
+
+async def _issue(
+    ex: users.Executor,
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    version: int,
+    family_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    value, digest = new_refresh_token()
+    await ex.execute(
+        _Q["refresh_insert"],
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "family_id": family_id or uuid.uuid4(),
+            "token_hash": digest,
+            "token_version": version,
+            "ttl": REFRESH_TTL,
+        },
+    )
+    return {
+        "access_token": issue_access_token(settings, user_id=user_id, version=version),
+        "token_type": "bearer",
+        "expires_in": int(ACCESS_TTL.total_seconds()),
+        "refresh_token": value,
+        "refresh_expires_in": int(REFRESH_TTL.total_seconds()),
+    }
+
+
+async def register(
+    db: Database,
+    hasher: Hasher,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    registration_token: str | None,
+) -> dict[str, Any]:
+    check_registration_token(settings, registration_token)
+    check_password(password, email=email)
+    password_hash = await hasher.hash(password)
+    return await users.create_user(db, email=email, password_hash=password_hash)
+
+
+async def login(
+    db: Database, hasher: Hasher, settings: Settings, *, email: str, password: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The user row and a new token pair; wrong e-mail and wrong password look the same."""
+    row = await users.user_for_login(db, email)
+    if row is None:
+        await hasher.verify_dummy(password)
+        raise LoginRefused(
+            "wrong e-mail or password", status=401, user_id=None, reason="unknown_email"
+        )
+    if not await hasher.verify(row["password_hash"], password):
+        raise LoginRefused(
+            "wrong e-mail or password", status=401, user_id=row["id"], reason="wrong_password"
+        )
+    if row["disabled_at"] is not None:
+        raise LoginRefused(
+            "this account is disabled", status=403, user_id=row["id"], reason="disabled"
+        )
+    if hasher.needs_rehash(row["password_hash"]):
+        new_hash = await hasher.hash(password)
+        await users.replace_hash(db, row["id"], old=row["password_hash"], new=new_hash)
+    async with db.transaction() as tx:
+        await users.record_login(tx, row["id"])
+        pair = await _issue(tx, settings, user_id=row["id"], version=row["token_version"])
+    await db.execute(_Q["refresh_prune"])
+    return row, pair
+
+
+async def refresh(
+    db: Database, settings: Settings, *, refresh_token: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rotate: the presented token dies, a new pair in the same family is returned."""
+    digest = hash_refresh_token(refresh_token)
+    async with db.transaction() as tx:
+        won = await tx.fetch_one(_Q["refresh_rotate"], {"token_hash": digest})
+        if won is not None:
+            pair = await _issue(
+                tx,
+                settings,
+                user_id=won["user_id"],
+                version=won["token_version"],
+                family_id=won["family_id"],
+            )
+            return won, pair
+    old = await db.fetch_one(_Q["refresh_lookup"], {"token_hash": digest})
+    if old is None:
+        raise Unauthorized("invalid refresh token")
+    if old["used_at"] is not None:
+        revoked = await db.execute(
+            _Q["refresh_revoke_family"], {"family_id": old["family_id"], "reason": "reuse"}
+        )
+        raise RefreshReused(user_id=old["user_id"], family_id=old["family_id"], revoked=revoked)
+    if old["expired"]:
+        raise Unauthorized("refresh token expired; log in again")
+    # Revoked, or the user was disabled or changed the password since.
+    raise Unauthorized("refresh token revoked; log in again")
+
+
+async def logout(db: Database, *, refresh_token: str) -> dict[str, Any] | None:
+    """End the session (token family) of `refresh_token`; None if nothing was live."""
+    rows = await db.fetch_all(
+        _Q["refresh_revoke_family_of"], {"token_hash": hash_refresh_token(refresh_token)}
+    )
+    return rows[0] if rows else None
+
+
+async def change_password(
+    db: Database,
+    hasher: Hasher,
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    current_password: str,
+    new_password: str,
+) -> dict[str, Any]:
+    """Needs the current password; revokes every token of the user, returns a new pair."""
+    row = await users.user_for_password_change(db, user_id)
+    if row is None:
+        raise Unauthorized("access token revoked")
+    if not await hasher.verify(row["password_hash"], current_password):
+        raise Forbidden("the current password is wrong", field="current_password")
+    check_password(new_password, email=row["email"], field="new_password")
+    if normalise(new_password) == normalise(current_password):
+        raise Invalid("new_password must differ from the current one", field="new_password")
+    new_hash = await hasher.hash(new_password)
+    async with db.transaction() as tx:
+        updated = await users.set_password(
+            tx, user_id, password_hash=new_hash, expected_version=row["token_version"]
+        )
+        if updated is None:
+            raise Conflict("the account changed while the password was being changed; retry")
+        await tx.execute(
+            _Q["refresh_revoke_user"], {"user_id": user_id, "reason": "password_change"}
+        )
+        return await _issue(tx, settings, user_id=user_id, version=updated["token_version"])

@@ -1,0 +1,152 @@
+"""`controlplane demo`: the whole system on one laptop, with no configuration.
+
+Embedded PostgreSQL, a simulated Proxmox cluster of two nodes (served over real HTTP on
+loopback, each running container reachable on its own 127.x address), both nodes registered
+through the real API, a default project, the workers, and the API with its docs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+import httpx
+import uvicorn
+
+from controlplane.app import create_app
+from controlplane.config import Settings
+from controlplane.web.server import uvicorn_config
+
+log = logging.getLogger(__name__)
+
+DEMO_TOKEN_ID = "root@pam!controlplane-demo"  # noqa: S105 - an id, not a secret
+
+
+async def start_demo_cluster(
+    *, nodes: tuple[str, ...] = ("pve1", "pve2"), secret: str
+) -> tuple[Any, Any]:
+    from controlplane.pvesim.app import create_app as create_sim_app
+    from controlplane.pvesim.auth import Token
+    from controlplane.pvesim.server import HttpServer
+    from controlplane.pvesim.simulator import Simulator
+
+    sim = Simulator(
+        nodes,
+        tokens=[Token(DEMO_TOKEN_ID, secret, None)],
+        loopback_ips=True,
+        task_durations={"vzclone": 1.0, "vzstart": 0.5, "vzstop": 0.3, "vzdestroy": 0.5},
+    )
+    server = await HttpServer(create_sim_app(sim)).start("127.0.0.1", 0)
+    return sim, server
+
+
+async def seed(api: httpx.AsyncClient, sim_url: str, secret: str, nodes: tuple[str, ...]) -> None:
+    """Register the simulated nodes and a default project through the API (idempotent)."""
+    existing = {n["name"] for n in (await api.get("/api/v1/nodes")).json()["items"]}
+    for index, name in enumerate(nodes):
+        # The simulator's URL changes each run: replace a node left from a previous demo.
+        body = {
+            "name": name,
+            "api_url": sim_url,
+            "pve_node": name,
+            "token_id": DEMO_TOKEN_ID,
+            "token_secret": secret,
+            "verify_tls": False,
+            "vmid_range_start": 10000 + index * 10000,
+            "vmid_range_end": 19999 + index * 10000,
+        }
+        if name in existing:
+            node = next(
+                n for n in (await api.get("/api/v1/nodes")).json()["items"] if n["name"] == name
+            )
+            changes = {
+                k: v for k, v in body.items() if k in ("api_url", "token_id", "token_secret")
+            }
+            r = await api.put(f"/api/v1/nodes/{node['id']}", json=changes)
+        else:
+            r = await api.post("/api/v1/nodes", json=body)
+        r.raise_for_status()
+    projects = (await api.get("/api/v1/projects")).json()["items"]
+    if not any(p["slug"] == "demo" for p in projects):
+        r = await api.post(
+            "/api/v1/projects",
+            json={
+                "name": "Demo app",
+                "slug": "demo",
+                "template_vmid": 9000,
+                "ram_mb": 512,
+                "cores": 1,
+                "disk_gb": 8,
+                "app_port": 8080,
+                "health_path": "/",
+                "is_default": True,
+            },
+        )
+        r.raise_for_status()
+
+
+async def run_demo(settings: Settings, *, host: str, port: int) -> None:
+    assert settings.api_token is not None
+    secret = settings.encryption_key_bytes.hex()[:36]  # stable across runs, never shown
+    nodes = ("pve1", "pve2")
+    sim, sim_server = await start_demo_cluster(nodes=nodes, secret=secret)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn_config(app, host=host, port=port))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                await serving  # raises what stopped it (port taken, bad settings ...)
+                return
+            await asyncio.sleep(0.05)
+        base = f"http://{host}:{port}"
+        token = settings.api_token.get_secret_value()
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}
+        ) as api:
+            await seed(api, sim_server.url, secret, nodes)
+        local = f"http://localhost:{port}" if host in ("127.0.0.1", "localhost") else base
+        print(
+            "\n".join(
+                [
+                    "",
+                    "controlplane demo is running",
+                    f"  API:        {local}/api/v1",
+                    f"  API docs:   {local}/docs",
+                    f"  dashboard:  {local}/admin",
+                    f"  admin token: {token}",
+                    f"  Proxmox simulator: {sim_server.url} (nodes {', '.join(nodes)})",
+                    "",
+                    "Create a tenant (in the default project) and watch it become active:",
+                    f"  export API_TOKEN={token}",
+                    f"  curl -s -X POST {local}/api/v1/tenants \\",
+                    '       -H "Authorization: Bearer $API_TOKEN" \\',
+                    "       -H 'Content-Type: application/json' -d '{\"subdomain\": \"hello\"}'",
+                    f'  curl -s {local}/api/v1/tenants -H "Authorization: Bearer $API_TOKEN"',
+                    "",
+                    "Stop with Ctrl-C.",
+                ]
+            ),
+            flush=True,
+        )
+        await serving
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, timeout=15)
+        await sim_server.close()
+        with contextlib.suppress(Exception):
+            await sim.close()  # type: ignore[attr-defined]
+
+
+def demo_main(settings: Settings, *, host: str, port: int) -> None:
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(run_demo(settings, host=host, port=port))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        loop.run_until_complete(task)
+    loop.close()

@@ -1,0 +1,1 @@
+"""End users: the operator's customers, their accounts, and their own tenants."""

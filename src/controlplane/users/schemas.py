@@ -1,0 +1,61 @@
+"""Request and response bodies for users (admin `/api/v1/users`) and the e-mail type."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, Field, computed_field
+
+_LOCAL = re.compile(r"^[^\s@\"(),:;<>\[\]\\]+$")
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def normalise_email(value: str) -> str:
+    """Trim, NFKC, lower-case, domain in its ASCII (IDNA) form; ValueError when malformed."""
+    value = unicodedata.normalize("NFKC", value.strip())
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError("must be an e-mail address such as name@example.com")
+    if len(local) > 64 or not _LOCAL.match(local):
+        raise ValueError("has an invalid part before the @")
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        raise ValueError("has misplaced dots before the @")
+    try:
+        domain = domain.lower().rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("has an invalid domain") from None
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError("has an invalid domain")
+    if labels[-1].isdigit():
+        raise ValueError("has an invalid domain")
+    email = f"{local.lower()}@{domain}"
+    if len(email) > 254:
+        raise ValueError("is longer than 254 characters")
+    return email
+
+
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=320, examples=["ada@example.com"]),
+    AfterValidator(normalise_email),
+]
+UserStatus = Literal["active", "disabled"]
+
+
+class UserPublic(BaseModel):
+    id: UUID
+    email: str
+    disabled_at: datetime | None
+    last_login_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> UserStatus:
+        return "disabled" if self.disabled_at else "active"
