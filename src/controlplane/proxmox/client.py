@@ -1,0 +1,365 @@
+"""Async client for the parts of the Proxmox VE API that manage LXC containers.
+
+One instance per Proxmox cluster, over an injected ``httpx.AsyncClient`` (build it with
+``make_http_client`` for certificate pinning). It speaks ``/api2/json`` with API-token auth,
+unwraps the ``{"data": ...}`` envelope, turns errors into the typed exceptions of
+``controlplane.proxmox.errors`` and waits for tasks on the node named in their UPID.
+
+Only GETs are repeated after a dropped connection: a POST that lost its answer may have
+started a task already, so repeating it is the caller's decision (after looking at the
+cluster), never the transport's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from .errors import (
+    ProxmoxError,
+    ProxmoxTaskError,
+    ProxmoxTaskTimeoutError,
+    ProxmoxTLSError,
+    ProxmoxUnavailableError,
+    error_from_response,
+    is_transient,
+)
+from .forms import encode_params, quote_path
+from .lenient import as_flag, as_int, normalize_guest
+from .upid import Upid, parse_upid, task_succeeded
+
+READ_TIMEOUT = 10.0
+# Slightly above pveproxy's 30 s node-to-node hop, so a slow backend shows up as PVE's own
+# "596 Connection timed out" rather than as our timeout.
+ACTION_TIMEOUT = 35.0
+LOG_TAIL_LINES = 50
+
+# Failures after which a GET may simply be sent again on a fresh connection: the server
+# closed an idle pooled connection (pveproxy does after 5 s, and after any error answer).
+_RETRYABLE_GET_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError | ssl.CertificateError):
+            return True
+        current = current.__cause__ or current.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+class ProxmoxClient:
+    """Calls to one Proxmox VE cluster with one API token."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        token_id: str,
+        token_secret: str,
+        read_timeout: float = READ_TIMEOUT,
+        action_timeout: float = ACTION_TIMEOUT,
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 3.0,
+    ) -> None:
+        base = base_url.rstrip("/")
+        base = base.removesuffix("/api2/json")
+        self._http = http
+        self._api = f"{base}/api2/json"
+        self.base_url = base
+        self.token_id = token_id
+        self._authorization = f"PVEAPIToken={token_id}={token_secret}"
+        self._read_timeout = read_timeout
+        self._action_timeout = action_timeout
+        self._poll_interval = poll_interval
+        self._max_poll_interval = max_poll_interval
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"ProxmoxClient(base_url={self.base_url!r}, token_id={self.token_id!r})"
+
+    # -- transport --------------------------------------------------------------------
+
+    async def _envelope(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        url = self._api + path
+        headers = {"Authorization": self._authorization, "Accept": "application/json"}
+        encoded = encode_params(params)
+        content: bytes | None = None
+        if method in ("GET", "DELETE"):
+            if encoded:
+                url = f"{url}?{encoded}"
+        else:
+            content = encoded.encode("ascii")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if timeout is None:
+            timeout = self._read_timeout if method == "GET" else self._action_timeout
+        attempts = 2 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._http.request(
+                    method, url, content=content, headers=headers, timeout=timeout
+                )
+                break
+            except httpx.TimeoutException as exc:
+                raise ProxmoxUnavailableError(
+                    f"{method} {path}: no answer within {timeout:g} s ({type(exc).__name__})"
+                ) from exc
+            except httpx.TransportError as exc:
+                if _is_tls_failure(exc):
+                    raise ProxmoxTLSError(
+                        f"TLS verification of {self.base_url} failed: {exc}. Pin the "
+                        "certificate's SHA-256 fingerprint or give the cluster CA file"
+                    ) from exc
+                if attempt < attempts and isinstance(exc, _RETRYABLE_GET_ERRORS):
+                    continue
+                raise ProxmoxUnavailableError(
+                    f"{method} {path}: connection failed ({type(exc).__name__}: {exc})"
+                ) from exc
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            envelope = response.json()
+        except ValueError as exc:
+            raise ProxmoxError(
+                f"{method} {path}: answer is not JSON", status=response.status_code
+            ) from exc
+        if not isinstance(envelope, dict) or "data" not in envelope:
+            raise ProxmoxError(
+                f"{method} {path}: answer has no 'data' envelope", status=response.status_code
+            )
+        return envelope
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        return (await self._envelope(method, path, params, timeout=timeout))["data"]
+
+    async def _task(self, method: str, path: str, params: Mapping[str, object] | None) -> str:
+        data = await self._call(method, path, params)
+        if not isinstance(data, str) or not data.startswith("UPID:"):
+            raise ProxmoxError(f"{method} {path}: expected a task UPID, got {data!r}")
+        return data
+
+    @staticmethod
+    def _ct(node: str, vmid: int | str) -> str:
+        return f"/nodes/{quote_path(node)}/lxc/{quote_path(as_int(vmid))}"
+
+    # -- cluster and nodes ------------------------------------------------------------
+
+    async def version(self) -> dict[str, Any]:
+        return dict(await self._call("GET", "/version"))
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        return list(await self._call("GET", "/nodes") or [])
+
+    async def node_status(self, node: str) -> dict[str, Any]:
+        return dict(await self._call("GET", f"/nodes/{quote_path(node)}/status"))
+
+    async def cluster_resources(self, type: str | None = "vm") -> list[dict[str, Any]]:
+        """Guests (``type="vm"``: both lxc and qemu), or ``node``/``storage``/``sdn``/all.
+
+        Status and stats here lag up to 10 s behind (pvestatd's RRD); ``lock``, ``tags``
+        and ``node`` are current, which makes it the cheap "where does CT n live" call.
+        """
+        items = await self._call("GET", "/cluster/resources", {"type": type})
+        return [
+            normalize_guest(i) if i.get("type") in ("lxc", "qemu") else dict(i) for i in items or []
+        ]
+
+    async def next_id(self, vmid: int | None = None) -> int:
+        """The lowest free VMID (or ``vmid`` if free). Reserves nothing: creators can race."""
+        return as_int(await self._call("GET", "/cluster/nextid", {"vmid": vmid}))
+
+    # -- containers ---------------------------------------------------------------------
+
+    async def list_containers(self, node: str) -> list[dict[str, Any]]:
+        items = await self._call("GET", f"/nodes/{quote_path(node)}/lxc")
+        return [normalize_guest(i) for i in items or []]
+
+    async def container_status(self, node: str, vmid: int) -> dict[str, Any]:
+        return normalize_guest(await self._call("GET", f"{self._ct(node, vmid)}/status/current"))
+
+    async def get_config(self, node: str, vmid: int, *, current: bool = False) -> dict[str, Any]:
+        """The config with pending changes applied (``current=True``: without them)."""
+        params = {"current": True} if current else None
+        return dict(await self._call("GET", f"{self._ct(node, vmid)}/config", params))
+
+    async def set_config(self, node: str, vmid: int, **params: object) -> None:
+        """Change config keys synchronously; ``tags`` may be a list, ``delete`` a list of keys.
+
+        Values are percent-encoded, so ``net0``, ``tags`` and ``description`` keep their
+        ``=`` and ``;``.
+        """
+        await self._call("PUT", f"{self._ct(node, vmid)}/config", params)
+
+    async def clone(
+        self,
+        node: str,
+        vmid: int,
+        newid: int,
+        *,
+        hostname: str | None = None,
+        description: str | None = None,
+        full: bool | None = None,
+        storage: str | None = None,
+        target: str | None = None,
+    ) -> str:
+        """Start a clone and return its UPID (task id = the *source* vmid).
+
+        The source gets a ``disk`` lock for the whole task, so a second clone of the same
+        template fails at once with ``ProxmoxLockedError``: serialise clones per source.
+        """
+        params = {
+            "newid": as_int(newid),
+            "hostname": hostname,
+            "description": description,
+            "full": full,
+            "storage": storage,
+            "target": target,
+        }
+        return await self._task("POST", f"{self._ct(node, vmid)}/clone", params)
+
+    async def start(self, node: str, vmid: int) -> str:
+        return await self._task("POST", f"{self._ct(node, vmid)}/status/start", None)
+
+    async def stop(self, node: str, vmid: int, *, overrule_shutdown: bool | None = None) -> str:
+        params = {"overrule-shutdown": overrule_shutdown}
+        return await self._task("POST", f"{self._ct(node, vmid)}/status/stop", params)
+
+    async def shutdown(
+        self,
+        node: str,
+        vmid: int,
+        *,
+        timeout: int | None = None,
+        force_stop: bool | None = None,
+    ) -> str:
+        """Clean shutdown; ``timeout`` is Proxmox's (seconds, default 60) before it gives up."""
+        params = {"timeout": timeout, "forceStop": force_stop}
+        return await self._task("POST", f"{self._ct(node, vmid)}/status/shutdown", params)
+
+    async def reboot(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
+        params = {"timeout": timeout}
+        return await self._task("POST", f"{self._ct(node, vmid)}/status/reboot", params)
+
+    async def delete(
+        self,
+        node: str,
+        vmid: int,
+        *,
+        purge: bool = True,
+        destroy_unreferenced_disks: bool = True,
+        force: bool = False,
+    ) -> str:
+        params = {
+            "purge": purge,
+            "destroy-unreferenced-disks": destroy_unreferenced_disks,
+            "force": True if force else None,
+        }
+        return await self._task("DELETE", self._ct(node, vmid), params)
+
+    async def template(self, node: str, vmid: int) -> None:
+        """Convert to a template. Proxmox returns null, not a UPID; ``template`` is set later."""
+        await self._call("POST", f"{self._ct(node, vmid)}/template")
+
+    async def interfaces(self, node: str, vmid: int) -> list[dict[str, Any]] | None:
+        """The container's interfaces with addresses; ``None`` while it is not running."""
+        data = await self._call("GET", f"{self._ct(node, vmid)}/interfaces")
+        return None if data is None else list(data)
+
+    async def feature(self, node: str, vmid: int, feature: str = "clone") -> bool:
+        data = await self._call("GET", f"{self._ct(node, vmid)}/feature", {"feature": feature})
+        return as_flag((data or {}).get("hasFeature"))
+
+    # -- tasks --------------------------------------------------------------------------
+
+    async def task_status(self, node: str, upid: str) -> dict[str, Any]:
+        path = f"/nodes/{quote_path(node)}/tasks/{quote_path(upid)}/status"
+        data = dict(await self._call("GET", path))
+        for key in ("pid", "pstart", "starttime"):
+            if key in data:
+                with contextlib.suppress(ValueError):
+                    data[key] = as_int(data[key])
+        return data
+
+    async def _task_log_envelope(
+        self, node: str, upid: str, start: int, limit: int
+    ) -> dict[str, Any]:
+        path = f"/nodes/{quote_path(node)}/tasks/{quote_path(upid)}/log"
+        return await self._envelope("GET", path, {"start": start, "limit": limit})
+
+    async def task_log(self, node: str, upid: str, start: int = 0, limit: int = 50) -> list[str]:
+        """Lines ``start`` (0-based) to ``start + limit`` of the task log, as text."""
+        lines = (await self._task_log_envelope(node, upid, start, limit))["data"] or []
+        return [str(line.get("t", "")) for line in sorted(lines, key=lambda x: as_int(x["n"]))]
+
+    async def _log_tail(self, upid: Upid) -> list[str]:
+        """The last lines of the log; best effort, so the task's own error stays visible."""
+        try:
+            envelope = await self._task_log_envelope(upid.node, upid.raw, 0, LOG_TAIL_LINES)
+            total = as_int(envelope.get("total") or 0)
+            if total > LOG_TAIL_LINES:
+                return await self.task_log(
+                    upid.node, upid.raw, total - LOG_TAIL_LINES, LOG_TAIL_LINES
+                )
+            lines = envelope["data"] or []
+            return [str(x.get("t", "")) for x in sorted(lines, key=lambda x: as_int(x["n"]))]
+        except ProxmoxError:
+            return []
+
+    async def wait_task(self, upid: str | Upid, *, timeout: float = 300.0) -> dict[str, Any]:
+        """Poll the task on the node named in its UPID until it stops; return its status.
+
+        ``OK`` and ``WARNINGS: n`` are success. Anything else raises ``ProxmoxTaskError``
+        with the exit status and the tail of the task log. Transient errors of the status
+        call itself are retried until the deadline: the task runs on whatever happens here.
+        """
+        parsed = upid if isinstance(upid, Upid) else parse_upid(upid)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = self._poll_interval
+        while True:
+            try:
+                status: dict[str, Any] | None = await self.task_status(parsed.node, parsed.raw)
+            except ProxmoxError as exc:
+                if not is_transient(exc) or loop.time() >= deadline:
+                    raise
+                status = None
+            if status is not None and status.get("status") == "stopped":
+                exitstatus = status.get("exitstatus")
+                if task_succeeded(exitstatus):
+                    return status
+                raise ProxmoxTaskError(
+                    str(exitstatus or "task stopped without an exit status"),
+                    upid=parsed.raw,
+                    exitstatus=exitstatus,
+                    log=await self._log_tail(parsed),
+                )
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ProxmoxTaskTimeoutError(
+                    f"task {parsed.type} still running after {timeout:g} s",
+                    upid=parsed.raw,
+                    exitstatus=None,
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, self._max_poll_interval)
