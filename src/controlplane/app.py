@@ -17,13 +17,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
+from controlplane.admin.middleware import AdminHeadersMiddleware
+from controlplane.admin.routes import router as admin_router
 from controlplane.audit.routes import router as audit_router
 from controlplane.auth.routes import RATE_LIMITED_PATHS
 from controlplane.auth.routes import router as auth_router
+from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
 from controlplane.health import router as health_router
 from controlplane.nodes.routes import router as nodes_router
 from controlplane.projects.routes import router as projects_router
+from controlplane.provisioner.routes import router as orphans_router
 from controlplane.runtime import Runtime
 from controlplane.sso.routes import router as sso_router
 from controlplane.tenants.routes import router as tenants_router
@@ -38,6 +42,7 @@ from controlplane.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from controlplane.web.ratelimit import RateLimitMiddleware
+from controlplane.wireguard.routes import router as wireguard_router
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +73,26 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     install_docs(app)
     static = Path(str(resources.files("controlplane").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
-    for router in (health_router, nodes_router, projects_router, tenants_router, audit_router):
+    admin_static = Path(str(resources.files("controlplane.admin").joinpath("static")))
+    app.mount("/admin/static", StaticFiles(directory=admin_static), name="admin-static")
+    app.include_router(admin_router)
+    for router in (
+        health_router,
+        nodes_router,
+        projects_router,
+        tenants_router,
+        orphans_router,
+        audit_router,
+    ):
         app.include_router(router)
     for router in (auth_router, users_router, sso_router):
+        app.include_router(router)
+    for router in (caddy_router, wireguard_router):
         app.include_router(router)
 
     # add_middleware wraps: the last added runs first (outermost).
     app.add_middleware(ErrorCatcherMiddleware)
+    app.add_middleware(AdminHeadersMiddleware)  # no-store + Vary on /admin pages
     # Per-IP limits inside CORS, so a browser can read a 429 and its Retry-After.
     app.add_middleware(
         RateLimitMiddleware,

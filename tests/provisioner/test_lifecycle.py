@@ -116,3 +116,27 @@ async def test_two_workers_never_work_on_one_tenant(plane: Plane) -> None:
     # Each clone happened exactly once: no duplicate or failed clone tasks.
     tasks = [task for task in plane.sim.sim.tasks.values() if task.type == "vzclone"]  # type: ignore[attr-defined]
     assert len(tasks) == 10 and all(task.exitstatus == "OK" for task in tasks)
+
+
+async def test_orphans_are_listed_and_removable(plane: Plane) -> None:
+    a = await plane.create("keep")
+    b = await plane.create("lost")
+    await plane.worker.run_until_idle()
+    vmid_b = (await plane.tenant(b["id"]))["vmid"]
+    # The row vanishes behind our back: its container becomes an orphan.
+    await plane.db.execute(
+        "UPDATE tenants SET status = 'deleted' WHERE id = %(id)s", {"id": b["id"]}
+    )
+    r = await plane.admin.get("/api/v1/orphans")
+    assert r.status_code == 200, r.text
+    assert [o["vmid"] for o in r.json()["items"]] == [vmid_b]
+    node_id = r.json()["items"][0]["node_id"]
+    vmid_a = (await plane.tenant(a["id"]))["vmid"]
+    assert (await plane.admin.delete(f"/api/v1/orphans/{node_id}/{vmid_a}")).status_code == 409
+    assert (
+        await plane.admin.delete(f"/api/v1/orphans/{node_id}/9000")
+    ).status_code == 409  # the template
+    assert (await plane.admin.delete(f"/api/v1/orphans/{node_id}/{vmid_b}")).status_code == 204
+    assert vmid_b not in plane.sim_containers() and vmid_a in plane.sim_containers()
+    assert (await plane.admin.get("/api/v1/orphans")).json()["total"] == 0
+    assert (await plane.admin.delete(f"/api/v1/orphans/{node_id}/{vmid_b}")).status_code == 404

@@ -1,0 +1,59 @@
+"""`/api/v1/orphans`: containers with our tag that no live tenant owns."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel
+
+from controlplane.deps import AdminDep, AuditDep, StateDep
+from controlplane.provisioner.context import StepContext
+from controlplane.provisioner.orphans import find_orphans, remove_orphan
+from controlplane.web.errors import error_responses
+
+router = APIRouter(prefix="/api/v1/orphans", tags=["orphans"])
+
+
+class Orphan(BaseModel):
+    node_id: UUID
+    node: str
+    vmid: int
+    name: str | None
+    status: str | None
+    tags: str | None
+
+
+class OrphanList(BaseModel):
+    items: list[Orphan]
+    total: int
+
+
+@router.get("", response_model=OrphanList, responses=error_responses(401))
+async def list_orphans(state: StateDep, _: AdminDep) -> dict[str, Any]:
+    items = await find_orphans(state.db, state.extras["proxmox_registry"])
+    return {"items": items, "total": len(items)}
+
+
+@router.delete(
+    "/{node_id}/{vmid}", status_code=204, responses=error_responses(401, 404, 409, 422, 502)
+)
+async def delete_orphan(
+    node_id: UUID,
+    vmid: Annotated[int, Path(ge=100, le=999_999_999)],
+    state: StateDep,
+    actor: AdminDep,
+    audit: AuditDep,
+) -> Response:
+    ctx = StepContext(
+        db=state.db,
+        registry=state.extras["proxmox_registry"],
+        sealer=state.sealer,
+        owner="api",
+        extras=state.extras,
+        task_timeout=120.0,
+    )
+    await remove_orphan(ctx, node_id, vmid)
+    audit(actor, "orphan.delete", "container", f"{node_id}/{vmid}")
+    return Response(status_code=204)
