@@ -105,6 +105,113 @@ class Settings(BaseSettings):
     )
     admin_login_window_s: int = Field(900, ge=10, le=86_400)
 
+    # --- Caddy routes (controlplane.caddy; enabled by CADDY_ADMIN_URL) --------------------
+    caddy_server: str = Field(
+        "edge", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Caddy http server we manage"
+    )
+    caddy_listen: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [":443"],
+        description="Listen addresses, used only when the server is missing and gets created",
+    )
+    caddy_automatic_https: bool = Field(
+        True, description="false: create the server with automatic HTTPS disabled"
+    )
+    caddy_reconcile_seconds: float = Field(30.0, ge=0.05, le=86_400.0)
+
+    # --- WireGuard peers (controlplane.wireguard; enabled by WG_HUB_PUBLIC_KEY) -----------
+    wg_endpoint: str | None = Field(None, description="host:port clients connect to")
+    wg_subnet: str = Field("10.66.0.0/24", description="Peer addresses; the hub has the first")
+    wg_interface: str = Field("wg0", pattern=r"^[A-Za-z0-9_=+.-]{1,15}$")
+    wg_dns: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    wg_client_allowed_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="What clients route through the tunnel; [] = WG_SUBNET"
+    )
+    wg_uapi_dir: str = "/var/run/wireguard"
+    wg_sync_seconds: float = Field(60.0, ge=0.05, le=86_400.0)
+
+    @field_validator("caddy_listen", "wg_dns", "wg_client_allowed_ips", mode="before")
+    @classmethod
+    def _split_csv_integrations(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("caddy_admin_url")
+    @classmethod
+    def _check_caddy_admin_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$", v):
+            raise ValueError("must be an http(s) base URL such as http://127.0.0.1:2019")
+        return v.rstrip("/")
+
+    @field_validator("wg_hub_public_key", "wg_endpoint")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        return v.strip() or None if v is not None else None
+
+    @field_validator("wg_hub_public_key")
+    @classmethod
+    def _check_wg_key(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        import base64
+        import binascii
+
+        try:
+            raw = base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("must be a WireGuard public key: base64 of 32 bytes (`wg pubkey`)")
+        return v
+
+    @field_validator("wg_endpoint")
+    @classmethod
+    def _check_wg_endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(
+            r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(?:[1-9]\d{0,4})$", v
+        ):
+            raise ValueError("must be host:port, e.g. vpn.example.com:51820 or [2001:db8::1]:51820")
+        return v
+
+    @field_validator("wg_subnet")
+    @classmethod
+    def _check_wg_subnet(cls, v: str) -> str:
+        import ipaddress
+
+        try:
+            net = ipaddress.ip_network(v.strip())
+        except ValueError:
+            raise ValueError(f"{v!r} is not a network such as 10.66.0.0/24") from None
+        if net.num_addresses < 4:
+            raise ValueError("is too small: it needs the hub and at least one peer")
+        return str(net)
+
+    @field_validator("wg_dns")
+    @classmethod
+    def _check_wg_dns(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            if not re.match(r"^[A-Za-z0-9.:-]{1,253}$", entry):
+                raise ValueError(f"{entry!r} is not a DNS server address or search domain")
+        return v
+
+    @field_validator("wg_client_allowed_ips")
+    @classmethod
+    def _check_wg_client_allowed_ips(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        try:
+            return [str(ipaddress.ip_network(entry)) for entry in v]
+        except ValueError as exc:
+            raise ValueError(f"must be networks such as 10.0.0.0/8: {exc}") from None
+
+    @model_validator(mode="after")
+    def _check_wireguard(self) -> Settings:
+        if self.wg_hub_public_key and not self.wg_endpoint:
+            raise ValueError("WG_ENDPOINT (host:port) is required when WG_HUB_PUBLIC_KEY is set")
+        return self
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:

@@ -1,0 +1,324 @@
+"""One route per tenant in a Caddy http server, through Caddy's admin API (Caddy 2.6).
+
+Every route we own has the `@id` `tenant-<tenant id>` and matches `{subdomain}.{base domain}`:
+
+- an active tenant's route proxies to its container (`reverse_proxy` to `ip:app_port`);
+- a suspended tenant's route answers a 503 page that says the site is suspended;
+- a deleted tenant has no route, so its host falls through to the fallback (404).
+
+Caddy 2.6 accepts duplicate `@id`s, so a route is upserted by `PATCH /id/<id>` and inserted
+(at index 0, before the fallback) only when that answers 404. `reconcile()` makes the server's
+routes match a list of desired routes in one write: missing ones added, stale and duplicate
+ones of ours removed, changed ones replaced, routes of anybody else left where they are. When
+the server itself is missing (Caddy restarted with an empty config) it is created with the
+fallback route.
+
+    CaddyError    Caddy cannot be reached or refused a change; the message says what it said
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+ID_PREFIX = "tenant-"
+FALLBACK_ID = "controlplane-fallback"
+# Removing duplicates one DELETE at a time: a bound so a misbehaving Caddy cannot loop us.
+_MAX_DUPLICATES = 100
+
+
+class CaddyError(Exception):
+    """Caddy's admin API cannot be reached or refused a request."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DesiredRoute:
+    """What one tenant's route should be. `upstream` may be None only when suspended."""
+
+    tenant_id: UUID | str
+    subdomain: str
+    upstream: str | None
+    suspended: bool
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    created_server: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.created_server)
+
+
+def route_id(tenant_id: UUID | str) -> str:
+    return f"{ID_PREFIX}{tenant_id}"
+
+
+def upstream_of(ip_address: str, port: int) -> str:
+    """`10.0.0.5/24` + 8080 -> `10.0.0.5:8080`; IPv6 addresses get brackets."""
+    host = ip_address.strip().split("/", 1)[0]
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass  # a host name: Caddy resolves it
+    return f"{host}:{port}"
+
+
+def suspended_page(host: str) -> str:
+    name = html.escape(host)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{name} is suspended</title></head><body>"
+        "<h1>This site is suspended</h1>"
+        f"<p>{name} is not available because its account has been suspended. "
+        "If this is your site, please contact the operator to restore it.</p>"
+        "</body></html>"
+    )
+
+
+def fallback_route() -> dict[str, Any]:
+    return {
+        "@id": FALLBACK_ID,
+        "handle": [{"handler": "static_response", "status_code": 404, "body": "unknown host\n"}],
+    }
+
+
+class CaddyRoutes:
+    """Tenant routes in one Caddy http server, over an injected `httpx.AsyncClient`.
+
+    `listen` and `automatic_https` are only used when the server is missing and gets created.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        admin_url: str,
+        server: str,
+        base_domain: str,
+        listen: Sequence[str] = (":443",),
+        automatic_https: bool = True,
+    ) -> None:
+        self._http = http
+        self._admin = admin_url.rstrip("/")
+        self.server = server
+        self.base_domain = base_domain.strip(".").lower()
+        self._listen = list(listen)
+        self._automatic_https = automatic_https
+        self._server_path = f"/config/apps/http/servers/{server}"
+        self._routes_path = f"{self._server_path}/routes"
+
+    # --- route documents ---------------------------------------------------------------
+
+    def host(self, subdomain: str) -> str:
+        return f"{subdomain.lower()}.{self.base_domain}"
+
+    def active_route(self, tenant_id: UUID | str, subdomain: str, upstream: str) -> dict[str, Any]:
+        return {
+            "@id": route_id(tenant_id),
+            "match": [{"host": [self.host(subdomain)]}],
+            "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}],
+            "terminal": True,
+        }
+
+    def suspended_route(self, tenant_id: UUID | str, subdomain: str) -> dict[str, Any]:
+        return {
+            "@id": route_id(tenant_id),
+            "match": [{"host": [self.host(subdomain)]}],
+            "handle": [
+                {
+                    "handler": "static_response",
+                    "status_code": 503,
+                    "headers": {
+                        "Content-Type": ["text/html; charset=utf-8"],
+                        "Cache-Control": ["no-store"],
+                    },
+                    "body": suspended_page(self.host(subdomain)),
+                }
+            ],
+            "terminal": True,
+        }
+
+    def route_for(self, desired: DesiredRoute) -> dict[str, Any]:
+        if desired.suspended:
+            return self.suspended_route(desired.tenant_id, desired.subdomain)
+        if not desired.upstream:
+            raise ValueError(f"tenant {desired.tenant_id}: an active route needs an upstream")
+        return self.active_route(desired.tenant_id, desired.subdomain, desired.upstream)
+
+    def server_document(self, routes: list[dict[str, Any]]) -> dict[str, Any]:
+        doc: dict[str, Any] = {"listen": self._listen, "routes": routes}
+        if not self._automatic_https:
+            doc["automatic_https"] = {"disable": True}
+        return doc
+
+    # --- the hook the provisioner calls --------------------------------------------------
+
+    async def upsert_active(self, tenant_id: UUID | str, subdomain: str, upstream: str) -> None:
+        """Route the tenant's host to `upstream` (`ip:port`); safe to repeat."""
+        await self._upsert(self.active_route(tenant_id, subdomain, upstream))
+
+    async def set_suspended(self, tenant_id: UUID | str, subdomain: str) -> None:
+        """Answer the tenant's host with the 503 "suspended" page; safe to repeat."""
+        await self._upsert(self.suspended_route(tenant_id, subdomain))
+
+    async def remove(self, tenant_id: UUID | str) -> None:
+        """Remove the tenant's route (every copy of it); a missing route is fine."""
+        path = f"/id/{route_id(tenant_id)}"
+        for _ in range(_MAX_DUPLICATES):
+            response = await self._call("DELETE", path, allow=(404,))
+            if response.status_code == 404:
+                return
+        raise CaddyError(
+            f"route {route_id(tenant_id)} still present after {_MAX_DUPLICATES} deletes"
+        )
+
+    async def reconcile(
+        self, desired: Iterable[DesiredRoute], *, keep: Iterable[UUID | str] = ()
+    ) -> ReconcileResult:
+        """Make the server's routes of ours exactly `desired`, in one write when needed.
+
+        Routes of the tenants in `keep` (being provisioned: the provisioner owns their route
+        until they are active) are left as they are, neither added nor removed.
+        """
+        want: dict[str, dict[str, Any]] = {}
+        for item in desired:
+            want[route_id(item.tenant_id)] = self.route_for(item)
+        hands_off = {route_id(tenant_id) for tenant_id in keep} - want.keys()
+        server = await self._get(self._server_path)
+        if not isinstance(server, dict):
+            await self._create_server([*want.values(), fallback_route()])
+            return ReconcileResult(added=len(want), created_server=True)
+
+        current = server.get("routes")
+        routes: list[Any] = current if isinstance(current, list) else []
+        kept: list[Any] = []
+        seen: set[str] = set()
+        updated = removed = 0
+        for route in routes:
+            rid = route.get("@id") if isinstance(route, dict) else None
+            if not (isinstance(rid, str) and rid.startswith(ID_PREFIX)) or rid in hands_off:
+                kept.append(route)  # not ours (or not ours to judge now): leave it alone
+            elif rid in seen or rid not in want:
+                removed += 1  # a duplicate, or a tenant that is no longer live
+            else:
+                seen.add(rid)
+                if route != want[rid]:
+                    updated += 1
+                kept.append(want[rid])
+        missing = [route for rid, route in want.items() if rid not in seen]
+        if not routes:
+            kept.append(fallback_route())  # an empty server: give it the fallback back
+        if not (missing or updated or removed or not routes):
+            return ReconcileResult()
+        new_routes = missing + kept
+        method = "PATCH" if "routes" in server else "POST"
+        await self._call(method, self._routes_path, json=new_routes)
+        return ReconcileResult(added=len(missing), updated=updated, removed=removed)
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    async def _upsert(self, route: dict[str, Any]) -> None:
+        response = await self._call("PATCH", f"/id/{route['@id']}", json=route, allow=(404,))
+        if response.status_code != 404:
+            return
+        # Not there yet: insert before the fallback. Index 0 fails on an empty route list
+        # (Caddy answers 500 "index out of bounds") and on a missing server.
+        response = await self._call("PUT", f"{self._routes_path}/0", json=route, allow=(400, 500))
+        if response.is_success:
+            return
+        server = await self._get(self._server_path)
+        if not isinstance(server, dict):
+            await self._create_server([route, fallback_route()])
+        elif not server.get("routes"):
+            method = "PATCH" if "routes" in server else "POST"
+            await self._call(method, self._routes_path, json=[route, fallback_route()])
+        else:
+            raise CaddyError(
+                f"Caddy refused to insert route {route['@id']}: {_error_text(response)}",
+                status=response.status_code,
+            )
+
+    async def _create_server(self, routes: list[dict[str, Any]]) -> None:
+        """Create the http server, and whichever of `apps`/`http`/`servers` is missing."""
+        log.warning(
+            "Caddy has no http server %r: creating it", self.server, extra={"listen": self._listen}
+        )
+        config = await self._get("/config/")
+        levels = ["apps", "http", "servers", self.server]
+        node: Any = config
+        depth = 0  # how many of apps/http/servers exist as objects
+        while depth < 3 and isinstance(node, dict) and isinstance(node.get(levels[depth]), dict):
+            node = node[levels[depth]]
+            depth += 1
+        # POST at the first missing level, wrapping the server in the levels below it.
+        document: Any = self.server_document(routes)
+        for level in reversed(levels[depth + 1 :]):
+            document = {level: document}
+        path = "/config/" + "/".join(levels[: depth + 1])
+        if config is None:  # no config at all: /config/apps cannot be traversed
+            path, document = "/config/", {"apps": document}
+        await self._call("POST", path, json=document)
+
+    async def _get(self, path: str) -> Any:
+        """The config value at `path`; None when it (or a parent of it) does not exist."""
+        # Caddy answers a path under a missing parent with 400 "invalid traversal path".
+        response = await self._call("GET", path, allow=(400, 404))
+        if response.status_code in (400, 404):
+            return None
+        return response.json()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        allow: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        url = f"{self._admin}{path}"
+        try:
+            # A new connection per call: Caddy drops idle admin connections when its config
+            # is reloaded, and a kept-alive one would then fail with a read error.
+            response = await self._http.request(
+                method, url, json=json, headers={"Connection": "close"}
+            )
+        except httpx.HTTPError as exc:
+            raise CaddyError(
+                f"Caddy admin API at {self._admin} is unreachable ({method} {path}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if response.is_success or response.status_code in allow:
+            return response
+        raise CaddyError(
+            f"Caddy admin API refused {method} {path}: {response.status_code} "
+            f"{_error_text(response)}",
+            status=response.status_code,
+        )
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])[:300]
+    return response.text[:300]

@@ -1,0 +1,139 @@
+"""Keep Caddy's tenant routes equal to the database, at start-up and every period.
+
+The database is the truth: `desired_routes(db)` reads which tenants should have a route and
+what it should be; `RouteReconciler` hands that list to `CaddyRoutes.reconcile()` every
+`CADDY_RECONCILE_SECONDS`, so a route lost by a failed hook call, a Caddy restarted with an
+empty config or a route edited by hand is repaired within one period. Failures are logged and
+retried next period; they never stop the process.
+
+`start_hook` is wired in `runtime.start_hooks()`: with `CADDY_ADMIN_URL` set it puts a
+`CaddyRoutes` in `state.extras["route_hook"]` for the provisioner and runs the reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from controlplane.caddy.routes import CaddyError, CaddyRoutes, DesiredRoute, upstream_of
+from controlplane.db import Database, DatabaseError, load_queries
+from controlplane.state import AppState
+
+log = logging.getLogger(__name__)
+_Q = load_queries("controlplane.caddy")
+
+SUSPENDED_STATUSES = frozenset({"suspended", "suspending"})
+
+
+async def desired_routes(db: Database) -> list[DesiredRoute]:
+    """One route per tenant that should have one.
+
+    `active` and `resuming` tenants are proxied to their container; `suspended` and
+    `suspending` ones get the suspended page.
+    """
+    rows = await db.fetch_all(_Q["desired_routes"])
+    return [
+        DesiredRoute(
+            tenant_id=row["id"],
+            subdomain=row["subdomain"],
+            upstream=upstream_of(row["ip_address"], row["app_port"]),
+            suspended=row["status"] in SUSPENDED_STATUSES,
+        )
+        for row in rows
+    ]
+
+
+async def provisioning_tenants(db: Database) -> list[str]:
+    """Tenants whose route the provisioner is setting up: reconciliation leaves it alone."""
+    return [str(row["id"]) for row in await db.fetch_all(_Q["provisioning_tenants"])]
+
+
+class RouteReconciler:
+    """Runs `reconcile()` now and then every `interval` seconds until stopped."""
+
+    def __init__(self, db: Database, routes: CaddyRoutes, *, interval: float) -> None:
+        self._db = db
+        self._routes = routes
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self.passes = 0  # completed passes, successful or not (read by tests)
+
+    async def run_once(self) -> bool:
+        """One pass; True when Caddy now matches the database. Never raises."""
+        try:
+            desired = await desired_routes(self._db)
+            keep = await provisioning_tenants(self._db)
+            result = await self._routes.reconcile(desired, keep=keep)
+        except CaddyError as exc:
+            log.warning("Caddy route reconciliation failed; retrying next period: %s", exc)
+            return False
+        except (DatabaseError, OSError) as exc:
+            log.warning("Caddy route reconciliation could not read the database: %s", exc)
+            return False
+        except Exception:
+            log.exception("Caddy route reconciliation failed unexpectedly; retrying next period")
+            return False
+        finally:
+            self.passes += 1
+        if result.changed:
+            log.info(
+                "Caddy routes reconciled",
+                extra={
+                    "added": result.added,
+                    "updated": result.updated,
+                    "removed": result.removed,
+                    "created_server": result.created_server,
+                },
+            )
+        return True
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run_once()
+            await asyncio.sleep(self._interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="caddy-reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable[None]] | None:
+    """Runtime start hook: enabled by `CADDY_ADMIN_URL`; returns the stopper."""
+    settings = state.settings
+    if not settings.caddy_admin_url:
+        return None
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False)
+    routes = CaddyRoutes(
+        http,
+        admin_url=settings.caddy_admin_url,
+        server=settings.caddy_server,
+        base_domain=settings.base_domain,
+        listen=settings.caddy_listen,
+        automatic_https=settings.caddy_automatic_https,
+    )
+    state.extras["route_hook"] = routes
+    reconciler = RouteReconciler(state.db, routes, interval=settings.caddy_reconcile_seconds)
+    state.extras["caddy_reconciler"] = reconciler
+    reconciler.start()
+    log.info(
+        "Caddy routes enabled",
+        extra={"admin_url": settings.caddy_admin_url, "server": settings.caddy_server},
+    )
+
+    async def stop() -> None:
+        await reconciler.stop()
+        state.extras.pop("route_hook", None)
+        state.extras.pop("caddy_reconciler", None)
+        await http.aclose()
+
+    return stop

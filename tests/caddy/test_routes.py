@@ -1,0 +1,203 @@
+"""`CaddyRoutes` against a real Caddy: requests through it prove what each route does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from controlplane.caddy.routes import CaddyError, CaddyRoutes, DesiredRoute, route_id, upstream_of
+from tests.caddy.conftest import SERVER, Caddy, load_empty, our_routes
+
+
+def ids(routes: list[dict[str, object]]) -> list[object]:
+    return [r.get("@id") for r in routes]
+
+
+async def test_active_suspended_removed(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    tenant = uuid.uuid4()
+    app = upstream("acme-app")
+    await routes.upsert_active(tenant, "acme", app)
+
+    r = await web("acme", "/index.txt")
+    assert r.status_code == 200
+    assert r.text == "hello from acme-app path=/index.txt"
+    r = await web("other")
+    assert r.status_code == 404 and r.text == "unknown host"  # the operator's fallback
+
+    await routes.set_suspended(tenant, "acme")
+    r = await web("acme")
+    assert r.status_code == 503
+    assert r.headers["content-type"].startswith("text/html")
+    assert "acme.tenants.test" in r.text and "suspended" in r.text
+    assert "hello from" not in r.text
+
+    await routes.upsert_active(tenant, "acme", app)  # resumed
+    assert (await web("acme")).status_code == 200
+
+    await routes.remove(tenant)
+    r = await web("acme")
+    assert r.status_code == 404 and r.text == "unknown host"
+    assert route_id(tenant) not in ids(await our_routes(caddy))
+    await routes.remove(tenant)  # removing a missing route is fine
+
+
+async def test_upsert_twice_leaves_one_route_and_follows_the_upstream(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    tenant = uuid.uuid4()
+    first, second = upstream("first"), upstream("second")
+    await routes.upsert_active(tenant, "twice", first)
+    await routes.upsert_active(tenant, "twice", first)
+    await routes.upsert_active(tenant, "twice", second)
+    current = await our_routes(caddy)
+    assert ids(current).count(route_id(tenant)) == 1
+    assert ids(current)[-1] == "operator-fallback"  # inserted before the fallback
+    assert (await web("twice")).text.startswith("hello from second")
+
+
+async def test_remove_deletes_every_duplicate(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    tenant = uuid.uuid4()
+    route = routes.active_route(tenant, "dup", upstream("dup"))
+    async with httpx.AsyncClient(trust_env=False) as http:
+        for _ in range(3):  # Caddy 2.6 accepts the same @id several times
+            r = await http.put(
+                f"{caddy.admin_url}/config/apps/http/servers/{SERVER}/routes/0", json=route
+            )
+            assert r.status_code == 200
+    assert ids(await our_routes(caddy)).count(route_id(tenant)) == 3
+    await routes.remove(tenant)
+    assert route_id(tenant) not in ids(await our_routes(caddy))
+    assert (await web("dup")).status_code == 404
+
+
+async def test_reconcile_adds_fixes_collapses_removes_and_keeps_foreign(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    live, changed, stale, dup, provisioning = (uuid.uuid4() for _ in range(5))
+    missing = uuid.uuid4()
+    app_live, app_changed, app_new = upstream("live"), upstream("changed"), upstream("new")
+    foreign = {
+        "@id": "operator-status",
+        "match": [{"host": ["status.tenants.test"]}],
+        "handle": [{"handler": "static_response", "body": "operator page"}],
+        "terminal": True,
+    }
+    async with httpx.AsyncClient(trust_env=False) as http:
+        r = await http.put(
+            f"{caddy.admin_url}/config/apps/http/servers/{SERVER}/routes/0", json=foreign
+        )
+        assert r.status_code == 200
+    await routes.upsert_active(live, "live", app_live)
+    await routes.upsert_active(changed, "changed", upstream("old"))  # points at the wrong app
+    await routes.upsert_active(stale, "stale", app_live)  # a tenant that is gone
+    await routes.upsert_active(provisioning, "prov", app_live)  # the provisioner's, for now
+    dup_route = routes.active_route(dup, "dup", app_live)
+    async with httpx.AsyncClient(trust_env=False) as http:
+        for _ in range(2):
+            await http.put(
+                f"{caddy.admin_url}/config/apps/http/servers/{SERVER}/routes/0", json=dup_route
+            )
+
+    desired = [
+        DesiredRoute(live, "live", app_live, suspended=False),
+        DesiredRoute(changed, "changed", app_changed, suspended=False),
+        DesiredRoute(dup, "dup", app_live, suspended=True),
+        DesiredRoute(missing, "missing", app_new, suspended=False),
+    ]
+    result = await routes.reconcile(desired, keep=[provisioning])
+    assert (result.added, result.updated, result.removed) == (1, 2, 2)
+
+    current = ids(await our_routes(caddy))
+    for tenant in (live, changed, dup, missing, provisioning):
+        assert current.count(route_id(tenant)) == 1, tenant
+    assert route_id(stale) not in current
+    assert "operator-status" in current and current[-1] == "operator-fallback"
+    assert (await web("live")).text.startswith("hello from live")
+    assert (await web("changed")).text.startswith("hello from changed")
+    assert (await web("missing")).text.startswith("hello from new")
+    assert (await web("dup")).status_code == 503
+    assert (await web("stale")).status_code == 404
+    assert (await web("prov")).text.startswith("hello from live")
+    assert (await web("status")).text == "operator page"
+
+    again = await routes.reconcile(desired, keep=[provisioning])
+    assert not again.changed  # nothing to do: no write at all
+
+
+async def test_reconcile_heals_a_wiped_caddy(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    desired = [
+        DesiredRoute(a, "alpha", upstream("alpha"), suspended=False),
+        DesiredRoute(b, "beta", None, suspended=True),
+    ]
+    await routes.reconcile(desired)
+    assert (await web("alpha")).status_code == 200
+
+    await load_empty(caddy)  # Caddy restarted with an empty config: no server, no listener
+    with pytest.raises(httpx.ConnectError):
+        await web("alpha")
+
+    result = await routes.reconcile(desired)
+    assert result.created_server and result.added == 2
+    assert (await web("alpha")).text.startswith("hello from alpha")
+    assert (await web("beta")).status_code == 503
+    r = await web("nobody")
+    assert r.status_code == 404 and r.text == "unknown host\n"  # our fallback came with it
+    assert not (await routes.reconcile(desired)).changed
+
+
+async def test_upsert_creates_a_missing_server(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    await load_empty(caddy)
+    tenant = uuid.uuid4()
+    await routes.upsert_active(tenant, "early", upstream("early"))
+    assert (await web("early")).text.startswith("hello from early")
+    assert (await web("late")).status_code == 404
+    assert ids(await our_routes(caddy)) == [route_id(tenant), "controlplane-fallback"]
+
+
+async def test_server_without_routes_gets_them_and_a_fallback(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        r = await http.patch(f"{caddy.admin_url}/config/apps/http/servers/{SERVER}/routes", json=[])
+        assert r.status_code == 200
+    tenant = uuid.uuid4()
+    await routes.upsert_active(tenant, "empty", upstream("empty"))
+    assert ids(await our_routes(caddy)) == [route_id(tenant), "controlplane-fallback"]
+    assert (await web("empty")).status_code == 200
+
+
+async def test_unreachable_caddy_raises_a_clear_error() -> None:
+    from tests.caddy.conftest import free_port
+
+    async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
+        routes = CaddyRoutes(
+            http, admin_url=f"http://127.0.0.1:{free_port()}", server=SERVER, base_domain="x.test"
+        )
+        with pytest.raises(CaddyError, match="unreachable"):
+            await routes.upsert_active(uuid.uuid4(), "a", "127.0.0.1:1")
+        with pytest.raises(CaddyError, match="unreachable"):
+            await routes.reconcile([])
+
+
+def test_upstream_of() -> None:
+    assert upstream_of("10.0.0.5", 8080) == "10.0.0.5:8080"
+    assert upstream_of("10.0.0.5/24", 80) == "10.0.0.5:80"
+    assert upstream_of("fd00::5/64", 80) == "[fd00::5]:80"
+
+
+def test_suspended_page_escapes_the_host() -> None:
+    routes = CaddyRoutes(httpx.AsyncClient(), admin_url="http://x", server="s", base_domain="<b>")
+    body = routes.suspended_route("t", "a")["handle"][0]["body"]
+    assert "<b>" not in body and "&lt;b&gt;" in body
