@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from controlplane.proxmox import ProxmoxClient, make_http_client
 from controlplane.pvesim.cli import SimConfig, pve_sim, serve
+from controlplane.sshexec import generate_keypair, run_in_container
 
 
 def cli_app() -> typer.Typer:
@@ -55,5 +56,32 @@ async def test_serves_https_and_prints_pin_and_token() -> None:
         nodes = await client.nodes()
     assert [n["node"] for n in nodes] == ["alpha", "beta", "gamma"]
     assert {n["ssl_fingerprint"] for n in nodes} == {fingerprint[1]}
+    stop.set()
+    await asyncio.wait_for(running, 5)
+
+
+async def test_serves_ssh_for_pct_exec() -> None:
+    keys = generate_keypair()
+    printed: list[str] = []
+    stop = asyncio.Event()
+    config = SimConfig(port=0, http=True, ssh_port=-1, ssh_authorized_key=keys.public_openssh)
+    running = asyncio.create_task(serve(config, stop=stop, out=printed.append))
+    while not printed:
+        await asyncio.sleep(0.01)
+    assert "fingerprint" not in printed[0]  # plain HTTP
+    port = re.search(r"ssh:\s+root@127.0.0.1 port (\d+)", printed[0])
+    host_key = re.search(r"ssh host key: (ssh-ed25519 \S+)", printed[0])
+    assert port and host_key
+    result = await run_in_container(
+        host="127.0.0.1",
+        port=int(port[1]),
+        username="root",
+        private_key_pem=keys.private_pem,
+        known_host_key=host_key[1],
+        vmid=9000,
+        command="true",
+        timeout=5,
+    )
+    assert (result.exit_status, result.stderr) == (255, "container '9000' not running!\n")
     stop.set()
     await asyncio.wait_for(running, 5)

@@ -108,7 +108,7 @@ async def serve(
             sim,
             authorized_key=config.ssh_authorized_key,
             host=config.host,
-            port=config.ssh_port,
+            port=max(config.ssh_port, 0),  # -1: any free port (tests)
             username=config.ssh_user,
         )
         closers.insert(0, ssh.close)
@@ -211,7 +211,10 @@ def pve_sim(
         typer.Option(envvar="PVESIM_CERT_HOSTS", help="Extra DNS names for the certificate"),
     ] = "localhost",
     ssh_port: Annotated[
-        int, typer.Option(envvar="PVESIM_SSH_PORT", help="SSH port for pct exec (0: off)")
+        int,
+        typer.Option(
+            envvar="PVESIM_SSH_PORT", help="SSH port for pct exec (0: off, -1: any free port)"
+        ),
     ] = 0,
     ssh_authorized_key: Annotated[
         str,
