@@ -32,6 +32,7 @@ from controlplane.runtime import Runtime
 from controlplane.sso.routes import router as sso_router
 from controlplane.tenants.routes import router as tenants_router
 from controlplane.users.routes import router as users_router
+from controlplane.users.tenant_routes import router as user_tenants_router
 from controlplane.web.clientip import ClientIpMiddleware
 from controlplane.web.docs import install_docs
 from controlplane.web.errors import install_error_handlers
@@ -85,7 +86,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         audit_router,
     ):
         app.include_router(router)
-    for router in (auth_router, users_router, sso_router):
+    for router in (auth_router, users_router, user_tenants_router, sso_router):
         app.include_router(router)
     for router in (caddy_router, wireguard_router):
         app.include_router(router)

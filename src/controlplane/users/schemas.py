@@ -1,4 +1,4 @@
-"""Request and response bodies for users (admin `/api/v1/users`) and the e-mail type."""
+"""Bodies for users (admin `/api/v1/users`), their own tenants, and the e-mail type."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+
+from controlplane.tenants.schemas import TenantStatus
+from controlplane.validation import DnsName, Subdomain
 
 _LOCAL = re.compile(r"^[^\s@\"(),:;<>\[\]\\]+$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -59,3 +62,26 @@ class UserPublic(BaseModel):
     @property
     def status(self) -> UserStatus:
         return "disabled" if self.disabled_at else "active"
+
+
+class UserTenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    subdomain: Subdomain
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    project: DnsName | None = Field(None, description="Project slug; the default project if absent")
+
+
+class UserTenantPublic(BaseModel):
+    """What an end user sees of a tenant: no node, VMID, addresses or internal errors."""
+
+    id: UUID
+    name: str
+    subdomain: str
+    url: str
+    status: TenantStatus
+    project_id: UUID | None
+    health: str | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None

@@ -1,0 +1,134 @@
+"""HTTP for `/api/v1/user/tenants`: an end user's own tenants.
+
+The same rules as the admin API (`controlplane.tenants.service`), always scoped to the
+caller: every query carries `owner_user_id`, so someone else's tenant is a 404, never a
+403 that would confirm it exists. Changes record intent and return 202; the workers do
+the rest. Users see `UserTenantPublic`, not the node, VMID or internal errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from controlplane.auth.deps import UserActorDep, UserDep
+from controlplane.config import Settings
+from controlplane.deps import AuditDep, DbDep, SettingsDep
+from controlplane.projects.service import find_project
+from controlplane.sso.service import tenant_host
+from controlplane.tenants import service
+from controlplane.tenants.schemas import TenantStatus
+from controlplane.users.schemas import UserTenantCreate, UserTenantPublic
+from controlplane.web.errors import error_responses
+from controlplane.web.pagination import Page, PageDep
+
+PREFIX = "/api/v1/user/tenants"
+router = APIRouter(prefix=PREFIX, tags=["user tenants"])
+
+
+def _public(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    return {**row, "url": f"https://{tenant_host(settings, row['subdomain'])}/"}
+
+
+@router.get("", response_model=Page[UserTenantPublic], responses=error_responses(401, 422))
+async def list_my_tenants(
+    user: UserDep,
+    db: DbDep,
+    settings: SettingsDep,
+    page: PageDep,
+    status: Annotated[TenantStatus | None, Query()] = None,
+) -> dict[str, Any]:
+    result = await service.list_tenants(
+        db, owner_user_id=user["id"], status=status, limit=page.limit, offset=page.offset
+    )
+    return {**result, "items": [_public(row, settings) for row in result["items"]]}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=UserTenantPublic,
+    responses=error_responses(400, 401, 404, 409, 422),
+)
+async def create_my_tenant(
+    body: UserTenantCreate,
+    user: UserDep,
+    actor: UserActorDep,
+    db: DbDep,
+    settings: SettingsDep,
+    audit: AuditDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Start a tenant: the project by slug (or the default one), the node picked for you."""
+    project = await find_project(db, body.project)
+    row = await service.create_tenant(
+        db, project=project, subdomain=body.subdomain, name=body.name, owner_user_id=user["id"]
+    )
+    audit(
+        actor,
+        "tenant.create",
+        "tenant",
+        row["id"],
+        body.model_dump(mode="json") | {"node_id": str(row["node_id"]), "vmid": row["vmid"]},
+    )
+    response.headers["Location"] = f"{PREFIX}/{row['id']}"
+    return _public(row, settings)
+
+
+@router.get(
+    "/{tenant_id}", response_model=UserTenantPublic, responses=error_responses(401, 404, 422)
+)
+async def get_my_tenant(
+    tenant_id: UUID, user: UserDep, db: DbDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return _public(await service.get_tenant(db, tenant_id, owner_user_id=user["id"]), settings)
+
+
+@router.delete(
+    "/{tenant_id}",
+    status_code=202,
+    response_model=UserTenantPublic,
+    responses=error_responses(401, 404, 409, 422),
+)
+async def delete_my_tenant(
+    tenant_id: UUID,
+    user: UserDep,
+    actor: UserActorDep,
+    db: DbDep,
+    settings: SettingsDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    row = await service.request_delete(db, tenant_id, owner_user_id=user["id"])
+    audit(actor, "tenant.delete", "tenant", tenant_id)
+    return _public(row, settings)
+
+
+def _action(name: str, call: Any) -> Any:
+    async def handler(
+        tenant_id: UUID,
+        user: UserDep,
+        actor: UserActorDep,
+        db: DbDep,
+        settings: SettingsDep,
+        audit: AuditDep,
+    ) -> dict[str, Any]:
+        row = await call(db, tenant_id, owner_user_id=user["id"])
+        audit(actor, f"tenant.{name}", "tenant", tenant_id, {"status": row["status"]})
+        return _public(row, settings)
+
+    handler.__name__ = f"{name}_my_tenant"
+    return handler
+
+
+for _name, _call in (("suspend", service.request_suspend), ("resume", service.request_resume)):
+    router.add_api_route(
+        f"/{{tenant_id}}/{_name}",
+        _action(_name, _call),
+        methods=["POST"],
+        status_code=202,
+        response_model=UserTenantPublic,
+        responses=error_responses(401, 404, 409, 422),
+        summary=f"{_name.capitalize()} one of your tenants",
+    )
