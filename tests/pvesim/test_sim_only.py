@@ -146,3 +146,10 @@ def test_simulator_options() -> None:
     with pytest.raises(ValueError, match="one template vmid per node"):
         Simulator(["a"], template_vmids=[1, 2])
     assert json.dumps(sim.state())  # serialisable
+
+
+async def test_drops_look_like_socket_errors_through_plain_asgi(sim: Simulator) -> None:
+    sim.faults.update({"drop_rate": 1.0})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(create_app(sim))) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get("http://s/api2/json/version")

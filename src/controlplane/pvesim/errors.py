@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 
 class PveError(Exception):
     """An API error as Proxmox sends it.
@@ -48,5 +50,13 @@ def locked(lock: str) -> PveError:
     return fail(f"CT is locked ({lock})")
 
 
-class ConnectionDropped(Exception):
-    """Raised by the fault layer: the server closes the connection without an answer."""
+class ConnectionDropped(httpx.RemoteProtocolError):
+    """Raised by the fault layer: the server closes the connection without an answer.
+
+    ``HttpServer`` turns it into an aborted connection. In-process, it is what a client
+    would see on a socket (an ``httpx.RemoteProtocolError``), even through a plain
+    ``httpx.ASGITransport``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("Server disconnected without sending a response.")
