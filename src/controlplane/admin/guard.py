@@ -1,0 +1,106 @@
+"""FastAPI dependencies of the dashboard: who is logged in, and the CSRF check.
+
+`guard` runs before every route of the admin router (it is a router dependency). It loads
+the session from its cookie once per request, and refuses any unsafe method (POST, PUT,
+PATCH, DELETE) that does not carry the CSRF token of that session (or, on the few public
+login and setup endpoints, the token that goes with the pre-login cookie) in the
+`X-CSRF-Token` header or a `csrf_token` form field. A foreign `Origin` is refused too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from controlplane.admin.sessions import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    POLL_HEADER,
+    PRE_COOKIE,
+    SESSION_COOKIE,
+    AdminSession,
+    anonymous_csrf,
+    check_session,
+    tokens_match,
+)
+from controlplane.admin.web import login_url
+from controlplane.deps import Actor, StateDep
+from controlplane.web.errors import ApiError, Forbidden, Unauthorized
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Unsafe endpoints that work without a session (they start or finish a login).
+PUBLIC_POSTS = frozenset(
+    {"/admin/login/options", "/admin/login/verify", "/admin/setup/options", "/admin/setup/verify"}
+)
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def client_ip(request: Request) -> str:
+    ip = getattr(request.state, "client_ip", None)
+    if ip:
+        return str(ip)
+    return request.client.host if request.client else "unknown"
+
+
+def login_required(request: Request) -> ApiError:
+    if request.headers.get("HX-Request") == "true":
+        return Unauthorized(
+            "your session has ended; log in again", headers={"HX-Redirect": "/admin/login"}
+        )
+    accept = request.headers.get("accept", "")
+    if request.method == "GET" and "text/html" in accept:
+        return ApiError("log in first", status=303, headers={"Location": login_url(request)})
+    return Unauthorized("log in to the dashboard first")
+
+
+async def _sent_token(request: Request) -> str | None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is not None:
+        return sent
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(_FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def guard(request: Request, state: StateDep) -> None:
+    settings = state.settings
+    session = await check_session(
+        state.db,
+        settings,
+        request.cookies.get(SESSION_COOKIE),
+        touch=request.headers.get(POLL_HEADER) != "1",
+    )
+    request.state.admin_session = session
+    request.state.pre_csrf = anonymous_csrf(settings, request.cookies.get(PRE_COOKIE)) or ""
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != settings.admin_origin.rstrip("/"):
+        raise Forbidden(f"requests from {origin} are not accepted; use {settings.admin_origin}")
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise Forbidden("cross-site requests are not accepted")
+    if session is None:
+        if request.url.path not in PUBLIC_POSTS:
+            raise login_required(request)
+        expected = request.state.pre_csrf or None
+    else:
+        expected = session.csrf_token
+    if not tokens_match(await _sent_token(request), expected):
+        raise Forbidden("missing or invalid CSRF token; reload the page and try again")
+
+
+def require_session(request: Request) -> AdminSession:
+    session: AdminSession | None = getattr(request.state, "admin_session", None)
+    if session is None:
+        raise login_required(request)
+    return session
+
+
+CurrentAdmin = Annotated[AdminSession, Depends(require_session)]
+
+
+def actor_of(session: AdminSession) -> Actor:
+    return Actor(kind="admin", id=str(session.admin_user_id), label=session.user_name)

@@ -1,0 +1,23 @@
+"""The dashboard's router: every page and endpoint under /admin, behind `guard`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from controlplane.admin.guard import guard
+from controlplane.admin.routes import (
+    audit,
+    auth,
+    network,
+    nodes,
+    overview,
+    projects,
+    settings,
+    tenants,
+)
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(guard)], include_in_schema=False)
+# The overview is the prefix itself ("/admin"), which a sub-router cannot declare.
+router.add_api_route("", overview.overview, methods=["GET"])
+for module in (auth, nodes, projects, tenants, audit, settings, network):
+    router.include_router(module.router)
