@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -50,6 +51,23 @@ class StepContext:
     # after the workers start, so the hook is looked up at each use.
     extras: dict[str, Any] = field(default_factory=dict)
     task_timeout: float = 300.0
+    # Tenants queued for a clone lock: they wait on PostgreSQL, not on Proxmox, so the
+    # worker does not count them against its concurrency (see Worker._free_slots).
+    clone_waiters: int = 0
+    on_wait_change: Any = None
+    # How long each kind of task took lately on each node (EWMA), to poll near its end.
+    task_estimates: dict[tuple[Any, str], float] = field(default_factory=dict)
+
+    async def wait(self, node: dict[str, Any], kind: str, upid: str) -> dict[str, Any]:
+        key = (node["id"], kind)
+        started = time.monotonic()
+        status = await self.client(node).wait_task(
+            upid, timeout=self.task_timeout, expected=self.task_estimates.get(key)
+        )
+        took = time.monotonic() - started
+        previous = self.task_estimates.get(key)
+        self.task_estimates[key] = took if previous is None else 0.7 * previous + 0.3 * took
+        return status
 
     @property
     def route_hook(self) -> RouteHook | None:
@@ -73,6 +91,11 @@ class StepContext:
             raise LostLease(f"tenant {tenant['id']} changed under us")
         tenant["step"] = step
 
+    def _waiting(self, delta: int) -> None:
+        self.clone_waiters += delta
+        if self.on_wait_change is not None:
+            self.on_wait_change()
+
     @asynccontextmanager
     async def clone_lock(self, node_id: Any, template: int) -> AsyncIterator[None]:
         """Clones of one template on one node never overlap, across all replicas.
@@ -84,7 +107,11 @@ class StepContext:
         digest = hashlib.sha256(f"clone:{node_id}:{template}".encode()).digest()
         key = int.from_bytes(digest[:8], "big", signed=True)
         async with self.db.pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            self._waiting(+1)
+            try:
+                await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            finally:
+                self._waiting(-1)
             try:
                 yield
             finally:

@@ -78,7 +78,7 @@ async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
                     raise TransientStep(
                         "VMID taken elsewhere in the cluster; chose another", 0
                     ) from None
-                await client.wait_task(upid, timeout=ctx.task_timeout)
+                await ctx.wait(node, "clone", upid)
                 return
     if not is_ours(existing, tenant["id"]):
         await _move_to_free_vmid(ctx, tenant, client, reason="holds a container that is not ours")
@@ -132,7 +132,7 @@ async def step_start(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
         upid = await client.start(node["pve_node"], tenant["vmid"])
     except ProxmoxAlreadyRunningError:
         return
-    await client.wait_task(upid, timeout=ctx.task_timeout)
+    await ctx.wait(node, "start", upid)
 
 
 async def step_address(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
@@ -228,7 +228,7 @@ async def stop_container(ctx: StepContext, node: dict[str, Any], vmid: int) -> N
         upid = await client.stop(node["pve_node"], vmid)
     except ProxmoxNotRunningError:
         return
-    await client.wait_task(upid, timeout=ctx.task_timeout)
+    await ctx.wait(node, "stop", upid)
 
 
 async def destroy_container(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
@@ -250,4 +250,4 @@ async def destroy_container(ctx: StepContext, tenant: dict[str, Any], node: dict
         upid = await client.delete(pve, tenant["vmid"], purge=True, destroy_unreferenced_disks=True)
     except ProxmoxNotFoundError:
         return
-    await client.wait_task(upid, timeout=ctx.task_timeout)
+    await ctx.wait(node, "delete", upid)

@@ -54,6 +54,7 @@ class Worker:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        ctx.on_wait_change = self._wake.set
 
     @staticmethod
     def make_owner() -> str:
@@ -109,8 +110,14 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 
+    def _free_slots(self) -> int:
+        # Tenants queued for a clone lock cost a DB connection, not Proxmox work; up to
+        # `concurrency` of them are not counted, so other nodes' work keeps flowing.
+        waiting = min(self.ctx.clone_waiters, self.concurrency)
+        return self.concurrency - (len(self._running) - waiting)
+
     async def _claim_and_spawn(self) -> int:
-        free = self.concurrency - len(self._running)
+        free = self._free_slots()
         if free <= 0 or self._stopping:
             return 0
         rows = await self.ctx.db.fetch_all(

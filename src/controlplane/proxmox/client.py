@@ -55,6 +55,10 @@ def _is_tls_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
+# Poll interval right after a task's expected end (see wait_task).
+EXPECTED_POLL = 0.02
+
+
 class ProxmoxClient:
     """Calls to one Proxmox VE cluster with one API token."""
 
@@ -67,8 +71,9 @@ class ProxmoxClient:
         token_secret: str,
         read_timeout: float = READ_TIMEOUT,
         action_timeout: float = ACTION_TIMEOUT,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.1,
         max_poll_interval: float = 3.0,
+        brisk_seconds: float = 2.0,
     ) -> None:
         base = base_url.rstrip("/")
         base = base.removesuffix("/api2/json")
@@ -81,6 +86,7 @@ class ProxmoxClient:
         self._action_timeout = action_timeout
         self._poll_interval = poll_interval
         self._max_poll_interval = max_poll_interval
+        self._brisk_seconds = brisk_seconds
 
     def __repr__(self) -> str:  # never show the secret
         return f"ProxmoxClient(base_url={self.base_url!r}, token_id={self.token_id!r})"
@@ -326,8 +332,14 @@ class ProxmoxClient:
         except ProxmoxError:
             return []
 
-    async def wait_task(self, upid: str | Upid, *, timeout: float = 300.0) -> dict[str, Any]:
+    async def wait_task(
+        self, upid: str | Upid, *, timeout: float = 300.0, expected: float | None = None
+    ) -> dict[str, Any]:
         """Poll the task on the node named in its UPID until it stops; return its status.
+
+        ``expected``: how long tasks like this one usually take. The first poll waits until
+        just before then and the following ones come every ``EXPECTED_POLL`` seconds for a
+        short while, so a serialised chain of clones loses little time to polling.
 
         ``OK`` and ``WARNINGS: n`` are success. Anything else raises ``ProxmoxTaskError``
         with the exit status and the tail of the task log. Transient errors of the status
@@ -335,8 +347,13 @@ class ProxmoxClient:
         """
         parsed = upid if isinstance(upid, Upid) else parse_upid(upid)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        started = loop.time()
+        deadline = started + timeout
         delay = self._poll_interval
+        if expected is not None and expected > 0:
+            await asyncio.sleep(min(max(0.0, expected * 0.9), max(0.0, deadline - started)))
+            delay = EXPECTED_POLL
+            started = loop.time() - self._brisk_seconds + 1.0  # brisk for one more second
         while True:
             try:
                 status: dict[str, Any] | None = await self.task_status(parsed.node, parsed.raw)
@@ -362,4 +379,7 @@ class ProxmoxClient:
                     exitstatus=None,
                 )
             await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 1.5, self._max_poll_interval)
+            # Most tasks end within a second or two: poll briskly at first, then back off
+            # so long clones of big disks do not hammer pveproxy.
+            if loop.time() - started > self._brisk_seconds:
+                delay = min(delay * 1.5, self._max_poll_interval)

@@ -1,0 +1,175 @@
+"""P1: provisioning fan-out. N tenants over M simulated nodes with fixed task times.
+
+Prints the wall time from the first create to the last `active`, the ideal the simulator's
+own constraints allow, their ratio, and the API's latency during the run (POST creates and
+GET list/health while the workers run in the same process, as `controlplane serve` does).
+
+The ideal: clones of one template on one node are serialised by Proxmox, so a node with n
+tenants needs at least n * clone + start; everything else runs in parallel up to the
+worker concurrency C, so the whole run needs at least N * (clone + start) / C. The ideal is
+the larger of the two.
+
+    .venv/bin/python bench/provision.py --tenants 200 --nodes 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from controlplane.app import create_app  # noqa: E402
+from controlplane.config import Settings  # noqa: E402
+from controlplane.db.embedded import start_embedded  # noqa: E402
+from controlplane.pvesim.app import create_app as create_sim_app  # noqa: E402
+from controlplane.pvesim.auth import Token  # noqa: E402
+from controlplane.pvesim.server import HttpServer  # noqa: E402
+from controlplane.pvesim.simulator import Simulator  # noqa: E402
+from controlplane.web.server import uvicorn_config  # noqa: E402
+
+TOKEN_ID, TOKEN_SECRET = "root@pam!bench", "bench-secret-0123456789"
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def ideal_seconds(n: int, m: int, clone: float, start: float, concurrency: int) -> float:
+    per_node = -(-n // m)  # ceil
+    return max(per_node * clone + start, n * (clone + start) / concurrency)
+
+
+async def main(args: argparse.Namespace) -> None:
+    pgdir = Path(tempfile.mkdtemp(prefix="cp-bench-pg-"))
+    server_pg = start_embedded(pgdir / "data", cleanup_mode="delete")
+    admin_url = server_pg.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE bench")
+    url = server_pg.get_uri(database="bench")
+
+    node_names = tuple(f"pve{i + 1}" for i in range(args.nodes))
+    sim = Simulator(
+        node_names,
+        tokens=[Token(TOKEN_ID, TOKEN_SECRET, None)],
+        task_durations={"vzclone": args.clone, "vzstart": args.start},
+        node_memory_mb=1_000_000,
+    )
+    sim_server = await HttpServer(create_sim_app(sim)).start()
+
+    api_token = secrets.token_urlsafe(32)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        api_token=api_token,
+        encryption_key=secrets.token_hex(32),
+        jwt_secret=secrets.token_hex(32),
+        database_url=url,
+        worker_concurrency=args.concurrency,
+        node_poll_seconds=3600,
+        tenant_poll_seconds=3600,
+        rate_limit_api="1000000/minute",  # one client address drives the whole benchmark
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=args.port))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{args.port}"
+    headers = {"Authorization": f"Bearer {api_token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as api:
+        projects = []
+        for i, name in enumerate(node_names):
+            r = await api.post(
+                "/api/v1/nodes",
+                json={
+                    "name": name, "api_url": sim_server.url, "pve_node": name,
+                    "token_id": TOKEN_ID, "token_secret": TOKEN_SECRET, "verify_tls": False,
+                    "vmid_range_start": 10000 + i * 10000, "vmid_range_end": 19999 + i * 10000,
+                },
+            )
+            r.raise_for_status()
+            template = r.json()["templates"][0]
+            r = await api.post(
+                "/api/v1/projects",
+                json={"name": f"P{i}", "slug": f"p{i}", "template_vmid": template, "ram_mb": 256},
+            )
+            r.raise_for_status()
+            projects.append(r.json()["id"])
+
+        post_latency: list[float] = []
+        get_latency: list[float] = []
+        done = asyncio.Event()
+
+        async def reader() -> None:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                r = await api.get("/api/v1/tenants", params={"limit": 50})
+                get_latency.append(time.perf_counter() - t0)
+                r.raise_for_status()
+                await asyncio.sleep(0.05)
+
+        async def create(i: int) -> None:
+            t0 = time.perf_counter()
+            r = await api.post(
+                "/api/v1/tenants",
+                json={"project_id": projects[i % len(projects)], "subdomain": f"bench{i}"},
+            )
+            post_latency.append(time.perf_counter() - t0)
+            r.raise_for_status()
+
+        started = time.perf_counter()
+        readers = [asyncio.create_task(reader()) for _ in range(2)]
+        await asyncio.gather(*(create(i) for i in range(args.tenants)))
+        while True:
+            r = await api.get("/api/v1/tenants", params={"status": "active", "limit": 1})
+            if r.json()["total"] >= args.tenants:
+                break
+            errors = (await api.get("/api/v1/tenants", params={"status": "error", "limit": 1})).json()
+            if errors["total"]:
+                raise SystemExit(f"a tenant failed: {errors['items'][0]['last_error']}")
+            await asyncio.sleep(0.05)
+        wall = time.perf_counter() - started
+        done.set()
+        await asyncio.gather(*readers)
+
+    ideal = ideal_seconds(args.tenants, args.nodes, args.clone, args.start, args.concurrency)
+    print(f"P1 provisioning fan-out: N={args.tenants} M={args.nodes} C={args.concurrency} "
+          f"clone={args.clone}s start={args.start}s")
+    print(f"  wall        {wall:8.2f} s")
+    print(f"  ideal       {ideal:8.2f} s")
+    print(f"  ratio       {wall / ideal:8.3f}  (goal <= 1.10)")
+    print(f"  POST /tenants  p50 {percentile(post_latency, 50) * 1000:7.1f} ms  "
+          f"p99 {percentile(post_latency, 99) * 1000:7.1f} ms  (n={len(post_latency)})")
+    print(f"  GET  /tenants  p50 {percentile(get_latency, 50) * 1000:7.1f} ms  "
+          f"p99 {percentile(get_latency, 99) * 1000:7.1f} ms  (n={len(get_latency)}, "
+          f"mean {statistics.fmean(get_latency) * 1000:.1f} ms)")
+    server.should_exit = True
+    await serving
+    await sim_server.close()
+    await sim.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--nodes", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--clone", type=float, default=0.5, help="seconds per clone task")
+    parser.add_argument("--start", type=float, default=0.2, help="seconds per start task")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18181")))
+    asyncio.run(main(parser.parse_args()))
