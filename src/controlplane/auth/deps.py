@@ -54,8 +54,13 @@ async def current_user(
 UserDep = Annotated[dict[str, Any], Depends(current_user)]
 
 
+def actor_for(user_id: object, email: str | None = None) -> Actor:
+    """The audit actor for a user (`user:<id>` in the log)."""
+    return Actor(kind="user", id=str(user_id), label=email or str(user_id))
+
+
 def user_actor(user: UserDep) -> Actor:
-    return Actor(kind="user", id=str(user["id"]), label=user["email"])
+    return actor_for(user["id"], user["email"])
 
 
 UserActorDep = Annotated[Actor, Depends(user_actor)]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from controlplane.auth import service
-from controlplane.auth.deps import HasherDep, UserActorDep, UserDep
+from controlplane.auth.deps import HasherDep, UserActorDep, UserDep, actor_for
 from controlplane.auth.schemas import (
     LoginRequest,
     PasswordChange,
@@ -33,10 +33,6 @@ def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
-def _user_actor(user_id: Any, email: str | None = None) -> Actor:
-    return Actor(kind="user", id=str(user_id), label=email or str(user_id))
-
-
 @router.post(
     "/register",
     status_code=201,
@@ -59,7 +55,7 @@ async def register(
         password=body.password,
         registration_token=body.registration_token,
     )
-    audit(_user_actor(user["id"], user["email"]), "user.register", "user", user["id"])
+    audit(actor_for(user["id"], user["email"]), "user.register", "user", user["id"])
     return user
 
 
@@ -82,7 +78,7 @@ async def login(
         details = {"email": body.email, "reason": exc.reason}
         audit(ANONYMOUS, "auth.login_failed", "user", exc.user_id, details)
         raise
-    audit(_user_actor(user["id"], user["email"]), "auth.login", "user", user["id"])
+    audit(actor_for(user["id"], user["email"]), "auth.login", "user", user["id"])
     return pair
 
 
@@ -100,7 +96,7 @@ async def refresh(
         _row, pair = await service.refresh(db, settings, refresh_token=body.refresh_token)
     except service.RefreshReused as exc:
         audit(
-            _user_actor(exc.user_id),
+            actor_for(exc.user_id),
             "auth.refresh_reuse",
             "user",
             exc.user_id,
@@ -116,7 +112,7 @@ async def logout(body: RefreshRequest, db: DbDep, audit: AuditDep) -> Response:
     ended = await service.logout(db, refresh_token=body.refresh_token)
     if ended is not None:
         audit(
-            _user_actor(ended["user_id"]),
+            actor_for(ended["user_id"]),
             "auth.logout",
             "user",
             ended["user_id"],

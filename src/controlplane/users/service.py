@@ -63,7 +63,9 @@ async def list_users(
     return {"items": row["items"], "total": row["total"], "limit": limit, "offset": offset}
 
 
-async def set_disabled(db: Database, user_id: uuid.UUID, disabled: bool) -> tuple[dict, bool]:
+async def set_disabled(
+    db: Database, user_id: uuid.UUID, disabled: bool
+) -> tuple[dict[str, Any], bool]:
     """Disable or enable; returns the row and whether this call changed it (idempotent)."""
     query = _Q["user_disable"] if disabled else _Q["user_enable"]
     row = await db.fetch_one(query, {"id": user_id})
