@@ -13,7 +13,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from controlplane.provisioner.context import PermanentStep, Q, StepContext, TransientStep
+from controlplane.db import Conflict as DbConflict
+from controlplane.provisioner.context import LostLease, PermanentStep, Q, StepContext, TransientStep
 from controlplane.proxmox import (
     ProxmoxAlreadyExistsError,
     ProxmoxAlreadyRunningError,
@@ -93,17 +94,20 @@ async def _move_to_free_vmid(
     resources = await client.cluster_resources(type="vm")
     taken = sorted({int(r["vmid"]) for r in resources if "vmid" in r} | {tenant["vmid"]})
     node = await ctx.node(tenant["node_id"])
-    async with ctx.db.transaction() as tx:
-        await tx.execute("SELECT pg_advisory_xact_lock(7368777)")
-        vmid = await tx.fetch_val(
-            "SELECT v FROM generate_series(%(start)s::int, %(end)s::int) v"
-            " WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.vmid = v AND t.status <> 'deleted')"
-            " AND NOT (v = ANY (%(avoid)s::int[])) ORDER BY v LIMIT 1",
-            {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": taken},
+    vmid = await ctx.db.fetch_val(
+        Q["free_vmid"],
+        {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": taken},
+    )
+    if vmid is None:
+        raise PermanentStep(f"no free VMID left in node {node['name']}'s range")
+    try:
+        moved = await ctx.db.fetch_one(
+            Q["set_vmid"], {"id": tenant["id"], "vmid": vmid, "owner": ctx.owner}
         )
-        if vmid is None:
-            raise PermanentStep(f"no free VMID left in node {node['name']}'s range")
-        await tx.execute(Q["set_vmid"], {"id": tenant["id"], "vmid": vmid, "owner": ctx.owner})
+    except DbConflict:  # a creator took the same VMID a moment ago: pick again
+        raise TransientStep("VMID picked by another tenant meanwhile", 0) from None
+    if moved is None:
+        raise LostLease(f"tenant {tenant['id']} changed under us")
     log.warning(
         "VMID moved",
         extra={"tenant": str(tenant["id"]), "old": tenant["vmid"], "new": vmid, "reason": reason},

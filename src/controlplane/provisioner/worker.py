@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 import httpx
+import psycopg
 
 from controlplane.db.gateway import Unavailable
 from controlplane.provisioner.context import LostLease, PermanentStep, Q, StepContext, TransientStep
@@ -41,7 +42,7 @@ class Worker:
         *,
         concurrency: int = 10,
         lease_seconds: float = 30.0,
-        poll_interval: float = 0.2,
+        poll_interval: float = 1.0,
         max_attempts: int = 8,
     ) -> None:
         self.ctx = ctx
@@ -54,6 +55,7 @@ class Worker:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._listen_task: asyncio.Task[None] | None = None
         ctx.on_wait_change = self._wake.set
 
     @staticmethod
@@ -67,6 +69,22 @@ class Worker:
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._claim_loop(), name="worker-claim")
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
+        self._listen_task = asyncio.create_task(self._listen(), name="worker-listen")
+
+    async def _listen(self) -> None:
+        """Wake the claim loop on NOTIFY from the tenants trigger; polling stays the fallback."""
+        while True:
+            try:
+                conninfo = self.ctx.db.pool.conninfo
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute("LISTEN controlplane_work")
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("work notifications lost; reconnecting", extra={"error": str(exc)})
+                await asyncio.sleep(2.0)
 
     async def stop(self, grace: float = 10.0) -> None:
         self._stopping = True
@@ -81,10 +99,11 @@ class Worker:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat_task
+        for task in (self._heartbeat_task, self._listen_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(Exception):
             await self.ctx.db.execute(Q["release_all"], {"owner": self.ctx.owner})
 
@@ -94,7 +113,11 @@ class Worker:
             while True:
                 claimed = await self._claim_and_spawn()
                 if not claimed and not self._running:
-                    return
+                    pending = await self.ctx.db.fetch_val(Q["pending_work"])
+                    if not pending:
+                        return
+                    await asyncio.sleep(0.05)  # retries scheduled for later
+                    continue
                 if self._running:
                     await asyncio.wait(
                         list(self._running.values()), return_when=asyncio.FIRST_COMPLETED

@@ -20,17 +20,22 @@ ORDER BY n.total_ram_mb * coalesce(
         (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0)
         - n.allocated_ram_mb DESC, n.name
 
--- name: vmid_lock
--- VMIDs are cluster-wide; picking one is serialised so two creators never pick the same.
-SELECT pg_advisory_xact_lock(7368777)
-
 -- name: vmid_next_free
-SELECT v AS vmid
-FROM generate_series(%(start)s::int, %(end)s::int) AS v
-WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.vmid = v AND t.status <> 'deleted')
-  AND NOT (v = ANY (%(avoid)s::int[]))
-ORDER BY v
-LIMIT 1
+-- The lowest free VMID in the range: the start, or just after a used one.
+SELECT min(c) AS vmid
+FROM (
+    SELECT %(start)s::int AS c
+    UNION ALL
+    SELECT u.v + 1 FROM (
+        SELECT vmid AS v FROM tenants
+        WHERE status <> 'deleted' AND vmid BETWEEN %(start)s AND %(end)s
+        UNION SELECT unnest(%(avoid)s::int[])
+    ) u
+) cand
+WHERE c BETWEEN %(start)s AND %(end)s
+  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.vmid = cand.c AND t.status <> 'deleted')
+  AND NOT (c = ANY (%(avoid)s::int[]))
+
 
 -- name: tenant_insert
 INSERT INTO tenants (id, name, subdomain, project_id, node_id, owner_user_id, vmid, ram_mb,

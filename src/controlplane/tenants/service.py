@@ -62,55 +62,76 @@ async def create_tenant(
     node_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Record a tenant in `provisioning`, with its RAM reserved and its VMID chosen."""
+    # Two creators on nodes whose VMID ranges overlap can pick the same VMID; the unique
+    # index refuses the second, which then tries again with a fresh pick.
+    for attempt in range(5):
+        try:
+            return await _create_once(
+                db,
+                project=project,
+                subdomain=subdomain,
+                name=name,
+                owner_user_id=owner_user_id,
+                node_id=node_id,
+            )
+        except DbConflict as exc:
+            if exc.constraint == "tenants_subdomain_live":
+                raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
+            if exc.constraint != "tenants_vmid_live" or attempt == 4:
+                raise Conflict(f"conflicts with another tenant: {exc}") from None
+    raise AssertionError("unreachable")
+
+
+async def _create_once(
+    db: Database,
+    *,
+    project: dict[str, Any],
+    subdomain: str,
+    name: str | None,
+    owner_user_id: uuid.UUID | None,
+    node_id: uuid.UUID | None,
+) -> dict[str, Any]:
     ram, template = project["ram_mb"], project["template_vmid"]
     tenant_id = uuid.uuid4()
-    try:
-        async with db.transaction() as tx:
-            if node_id is not None:
-                exists = await tx.fetch_val(
-                    "SELECT status FROM nodes WHERE id = %(id)s", {"id": node_id}
-                )
-                if exists is None:
-                    raise NotFound(f"node {node_id} not found", field="node_id")
-                candidates = [node_id]
-            else:
-                rows = await tx.fetch_all(
-                    _Q["placement_candidates"], {"template": template, "ram": ram}
-                )
-                candidates = [r["id"] for r in rows]
-            node = await _place(tx, node_ids=candidates, ram=ram)
-            if node is None:
-                where = f"node {node_id}" if node_id else "any online node holding template"
-                raise NoCapacity(
-                    f"no room for {ram} MB on {where}"
-                    + ("" if node_id else f" {template}")
-                    + "; add capacity or free some"
-                )
-            await tx.execute(_Q["vmid_lock"])
-            vmid = await tx.fetch_val(
-                _Q["vmid_next_free"],
-                {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": []},
+    async with db.transaction() as tx:
+        if node_id is not None:
+            exists = await tx.fetch_val(
+                "SELECT status FROM nodes WHERE id = %(id)s", {"id": node_id}
             )
-            if vmid is None:
-                raise NoCapacity(f"node {node['id']} has no free VMID left in its range")
-            row = await tx.fetch_one(
-                _Q["tenant_insert"],
-                {
-                    "id": tenant_id,
-                    "name": name or subdomain,
-                    "subdomain": subdomain,
-                    "project_id": project["id"],
-                    "node_id": node["id"],
-                    "owner_user_id": owner_user_id,
-                    "vmid": vmid,
-                    "ram_mb": ram,
-                    "cores": project["cores"],
-                },
+            if exists is None:
+                raise NotFound(f"node {node_id} not found", field="node_id")
+            candidates = [node_id]
+        else:
+            rows = await tx.fetch_all(
+                _Q["placement_candidates"], {"template": template, "ram": ram}
             )
-    except DbConflict as exc:
-        if exc.constraint == "tenants_subdomain_live":
-            raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
-        raise Conflict(f"conflicts with another tenant: {exc}") from None
+            candidates = [r["id"] for r in rows]
+        # Reserving RAM locks the node's row until commit, which also serialises the
+        # VMID choice among creators on this node.
+        node = await _place(tx, node_ids=candidates, ram=ram)
+        if node is None:
+            where = f"node {node_id}" if node_id else f"any online node holding template {template}"
+            raise NoCapacity(f"no room for {ram} MB on {where}; add capacity or free some")
+        vmid = await tx.fetch_val(
+            _Q["vmid_next_free"],
+            {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": []},
+        )
+        if vmid is None:
+            raise NoCapacity(f"node {node['id']} has no free VMID left in its range")
+        row = await tx.fetch_one(
+            _Q["tenant_insert"],
+            {
+                "id": tenant_id,
+                "name": name or subdomain,
+                "subdomain": subdomain,
+                "project_id": project["id"],
+                "node_id": node["id"],
+                "owner_user_id": owner_user_id,
+                "vmid": vmid,
+                "ram_mb": ram,
+                "cores": project["cores"],
+            },
+        )
     assert row is not None
     return row
 

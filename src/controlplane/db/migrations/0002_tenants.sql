@@ -45,3 +45,15 @@ CREATE INDEX tenants_created ON tenants (created_at DESC, id DESC);
 -- The workers' claim query: tenants that need work and are not leased.
 CREATE INDEX tenants_work ON tenants (next_attempt_at)
     WHERE status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR config_pending;
+
+-- Wake the workers as soon as a tenant needs work, instead of waiting for their next poll.
+CREATE FUNCTION tenants_notify_work() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR NEW.config_pending THEN
+        PERFORM pg_notify('controlplane_work', '');
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tenants_notify_work
+    AFTER INSERT OR UPDATE OF status, config_pending ON tenants
+    FOR EACH ROW EXECUTE FUNCTION tenants_notify_work();
