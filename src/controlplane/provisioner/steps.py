@@ -62,23 +62,24 @@ async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
     existing = await find_container(client, pve, vmid)
     if existing is None:
         async with ctx.clone_lock(node["id"], tenant["template_vmid"]):
-            existing = await find_container(client, pve, vmid)  # a previous attempt may have won
-            if existing is None:
-                try:
-                    upid = await client.clone(
-                        pve,
-                        tenant["template_vmid"],
-                        vmid,
-                        hostname=tenant["subdomain"],
-                        description=marker(tenant["id"]) + "\n",
-                    )
-                except ProxmoxAlreadyExistsError:
-                    await _move_to_free_vmid(
-                        ctx, tenant, client, reason="taken elsewhere in the cluster"
-                    )
+            try:
+                upid = await client.clone(
+                    pve,
+                    tenant["template_vmid"],
+                    vmid,
+                    hostname=tenant["subdomain"],
+                    description=marker(tenant["id"]) + "\n",
+                )
+            except ProxmoxAlreadyExistsError:
+                # Someone got there while we queued for the lock: maybe an earlier attempt
+                # of ours (a lost lease), maybe a stranger. Look before deciding.
+                existing = await find_container(client, pve, vmid)
+                if existing is None:  # taken on another node of the cluster
+                    await _move_to_free_vmid(ctx, tenant, client, reason="taken in the cluster")
                     raise TransientStep(
                         "VMID taken elsewhere in the cluster; chose another", 0
                     ) from None
+            else:
                 await ctx.wait(node, "clone", upid)
                 return
     if not is_ours(existing, tenant["id"]):
