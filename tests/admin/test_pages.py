@@ -227,6 +227,7 @@ async def test_tenant_create_list_filter_detail(
     assert "every 1500ms" in r.text  # a non-final tenant is shown: the table polls
     r = await dash.hx_get("/admin/tenants?status=active")
     assert "acme" not in r.text and "every 1500ms" not in r.text and "<html" not in r.text
+    assert "every 10000ms" in r.text  # idle: a slow refresh still shows new tenants
     r = await dash.hx_get(f"/admin/tenants?project_id={project['id']}&status=provisioning")
     assert "acme" in r.text
     r = await dash.hx_get(f"/admin/tenants?node_id={uuid.uuid4()}")

@@ -4,7 +4,8 @@
 the session from its cookie once per request, and refuses any unsafe method (POST, PUT,
 PATCH, DELETE) that does not carry the CSRF token of that session (or, on the few public
 login and setup endpoints, the token that goes with the pre-login cookie) in the
-`X-CSRF-Token` header or a `csrf_token` form field. A foreign `Origin` is refused too.
+`X-CSRF-Token` header or a `csrf_token` form field. A foreign `Origin`, or a
+`Sec-Fetch-Site` other than same-origin, is refused too.
 """
 
 from __future__ import annotations
@@ -77,11 +78,15 @@ async def guard(request: Request, state: StateDep) -> None:
     request.state.pre_csrf = anonymous_csrf(settings, request.cookies.get(PRE_COOKIE)) or ""
     if request.method in SAFE_METHODS:
         return
+    # Browsers send `Origin: null` for our own forms (Referrer-Policy: no-referrer), so the
+    # origin can only refuse; Sec-Fetch-Site tells same-origin from same-site, which
+    # matters because tenant apps live on sibling subdomains.
     origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != settings.admin_origin.rstrip("/"):
+    if origin not in (None, "null") and origin.rstrip("/") != settings.admin_origin.rstrip("/"):
         raise Forbidden(f"requests from {origin} are not accepted; use {settings.admin_origin}")
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        raise Forbidden("cross-site requests are not accepted")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site != "same-origin":
+        raise Forbidden(f"{fetch_site} requests are not accepted")
     if session is None:
         if request.url.path not in PUBLIC_POSTS:
             raise login_required(request)

@@ -35,6 +35,7 @@ HTMX_CONFIG = {
 # A tenant in one of these states changes by itself; its page polls while one is shown.
 FINAL_STATUSES = frozenset({"active", "suspended", "error", "deleted"})
 POLL_MS = 1500
+IDLE_POLL_MS = 10_000
 
 
 def is_htmx(request: Request) -> bool:
@@ -85,6 +86,7 @@ def templates() -> Jinja2Templates:
     t.env.globals["percent"] = _percent
     t.env.globals["FINAL_STATUSES"] = FINAL_STATUSES
     t.env.globals["POLL_MS"] = POLL_MS
+    t.env.globals["IDLE_POLL_MS"] = IDLE_POLL_MS
     t.env.globals["HTMX_CONFIG"] = json.dumps(HTMX_CONFIG, separators=(",", ":"))
     t.env.globals["CSRF_HEADER"] = CSRF_HEADER
     t.env.globals["POLL_HEADERS"] = json.dumps({POLL_HEADER: "1"})

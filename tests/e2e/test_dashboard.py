@@ -1,0 +1,139 @@
+"""An operator's first hour, in a real browser: set up a passkey with the setup token, log
+out, log in with the passkey, add a node (checked against the simulated Proxmox), create a
+project and a tenant, watch it become active without reloading, suspend it, read its audit
+trail."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import ADMIN_TOKEN, PVE_TOKEN_ID, PVE_TOKEN_SECRET
+from tests.e2e.conftest import ROOT, Chromium, LivePlane, docs_screenshot_wanted
+
+pytestmark = pytest.mark.browser
+
+
+async def _accept_dialogs(dialog: Any) -> None:
+    await dialog.accept()
+
+
+async def test_operator_journey(live_plane: LivePlane, chromium: Chromium) -> None:
+    page, base = chromium.page, live_plane.base
+    page.on("dialog", _accept_dialogs)  # hx-confirm asks before every tenant action
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    # 1. First passkey, with the setup token.
+    await page.goto(base + "/admin")
+    await expect(page).to_have_url(re.compile(r"/admin/login\?next="))
+    await page.fill("#f-setup_token", live_plane.setup_token)
+    await page.fill("#f-admin_name", "alice")
+    await page.fill("#f-passkey_name", "virtual key")
+    await page.click("#setup-form button[type=submit]")
+    await expect(page).to_have_url(base + "/admin")
+    await expect(page.locator("header .who")).to_contain_text("alice")
+    creds = await chromium.cdp.send(
+        "WebAuthn.getCredentials", {"authenticatorId": chromium.authenticator_id}
+    )
+    assert len(creds["credentials"]) == 1 and creds["credentials"][0]["isResidentCredential"]
+
+    # 2. Log out, 3. log in with the passkey.
+    await page.click("header .who button[type=submit]")
+    await expect(page).to_have_url(re.compile(r"/admin/login"))
+    await expect(page.locator("#login-form")).to_be_visible()
+    await page.click("#login-form button[type=submit]")
+    await expect(page).to_have_url(base + "/admin")
+    await expect(page.locator("h1")).to_have_text("Overview")
+
+    # 4. Add a node; the credentials are checked against the simulated cluster.
+    await page.click("nav >> text=Nodes")
+    await page.click("text=Add node")
+    await page.fill("#f-name", "pve1")
+    await page.fill("#f-api_url", live_plane.sim.url)
+    await page.fill("#f-pve_node", "pve1")
+    await page.fill("#f-token_id", PVE_TOKEN_ID)
+    await page.fill("#f-token_secret", "not-the-secret")
+    await page.fill("#f-vmid_range_start", "10000")
+    await page.fill("#f-vmid_range_end", "10999")
+    await page.uncheck("input[name=verify_tls]")
+    await page.click("#node-form button[type=submit]")
+    # a refused token: the error appears next to the field, the form keeps its values
+    await expect(page.locator('[data-error-for="token_id"]')).to_contain_text("refused")
+    await expect(page.locator("#f-name")).to_have_value("pve1")
+    await page.fill("#f-token_secret", PVE_TOKEN_SECRET)
+    await page.click("#node-form button[type=submit]")
+    await expect(page).to_have_url(base + "/admin/nodes")
+    row = page.locator("#nodes-table tr", has_text="pve1")
+    await expect(row).to_contain_text("online")
+
+    # 5. A project (the default one).
+    await page.click("nav >> text=Projects")
+    await page.click("text=Create project")
+    await page.fill("#f-name", "Web")
+    await page.fill("#f-slug", "web")
+    await page.fill("#f-template_vmid", "9000")
+    await page.fill("#f-ram_mb", "512")
+    await page.check("input[name=is_default]")
+    await page.click("#project-form button[type=submit]")
+    await expect(page).to_have_url(base + "/admin/projects")
+    await expect(page.locator("#projects-table")).to_contain_text("default")
+
+    # 6. A tenant; its page follows it to `active` by itself.
+    await page.click("nav >> text=Tenants")
+    await page.click("text=Create tenant")
+    await page.fill("#f-subdomain", "acme")
+    await page.click("#tenant-form button[type=submit]")
+    await expect(page).to_have_url(re.compile(r"/admin/tenants/[0-9a-f-]{36}$"))
+    await page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    await expect(page.locator("#tenant-status")).to_have_text("active", timeout=30_000)
+    assert await page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    await expect(page.locator("#tenant-detail")).not_to_contain_text("updating live")
+    tenant_url = page.url
+
+    # 7. Suspend it from the list, and watch the row change in place.
+    await page.click("nav >> text=Tenants")
+    await page.evaluate("window.__sameDocument = true")
+    row = page.locator("#tenants-table tr", has_text="acme")
+    await expect(row).to_contain_text("active")
+    await row.locator('button[data-action="suspend"]').click()
+    await expect(row.locator(".badge")).to_have_text("suspended", timeout=30_000)
+    assert await page.evaluate("window.__sameDocument === true"), "the page reloaded"
+    await expect(row.locator('button[data-action="resume"]')).to_be_visible()
+
+    if docs_screenshot_wanted():
+        await _docs_screenshot(live_plane, page)
+
+    # 8. Its audit trail: who did what, with the admin's name.
+    await page.goto(tenant_url)
+    trail = page.locator("#tenant-audit")
+    await expect(trail).to_contain_text("tenant.create")
+    await expect(trail).to_contain_text("tenant.suspend")
+    await expect(trail.locator("tr", has_text="tenant.suspend")).to_contain_text("alice")
+    await page.click("nav >> text=Audit")
+    await page.fill("#a-action", "admin.login")
+    await page.click("#audit-filters button[type=submit]")
+    await expect(page.locator("#audit-table")).to_contain_text("2 entries")
+
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+async def _docs_screenshot(plane: LivePlane, page: Any) -> None:
+    """A few more tenants in different states, then the tenants page for the README."""
+    async with httpx.AsyncClient(
+        base_url=plane.base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        project = (await api.get("/api/v1/projects")).json()["items"][0]["id"]
+        for sub in ("globex", "initech", "umbrella"):
+            r = await api.post("/api/v1/tenants", json={"project_id": project, "subdomain": sub})
+            assert r.status_code == 202, r.text
+    await page.reload()
+    row = page.locator("#tenants-table tr", has_text="initech")
+    await expect(row.locator(".badge")).to_have_text("active", timeout=30_000)
+    await page.screenshot(
+        path=str(ROOT / "docs" / "tenants.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 540}
+    )
