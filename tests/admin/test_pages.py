@@ -127,6 +127,8 @@ async def test_node_delete_refused_while_tenants_live(
     assert r.status_code == 409
     assert r.headers["hx-retarget"] == "#flash" and "live tenant" in r.text
     assert await _db(app).fetch_val("SELECT count(*) FROM nodes") == 1
+    r = await dash.open("/admin/nodes")
+    assert '<td class="num tenants">1</td>' in r.text
 
 
 # --- projects --------------------------------------------------------------------------------

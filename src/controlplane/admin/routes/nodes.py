@@ -32,7 +32,7 @@ async def nodes_page(request: Request, db: DbDep, _: CurrentAdmin) -> Response:
             "nav": "nodes",
             "nodes": page["items"],
             "total": page["total"],
-            "tenants": await reads.live_tenants_per_node(db),
+            "tenants": {str(k): v for k, v in (await reads.live_tenants_per_node(db)).items()},
         },
         partial="partials/nodes_table.html",
     )
