@@ -112,6 +112,17 @@ def init_env(
             typer.echo(f"dashboard setup token (shown once): {created['SETUP_TOKEN']}")
 
 
+def _register_pve_sim() -> None:
+    from controlplane.pvesim.cli import pve_sim
+
+    app.command("pve-sim", help="Serve a simulated Proxmox VE cluster (tests, demo, benchmarks).")(
+        pve_sim
+    )
+
+
+_register_pve_sim()
+
+
 def main() -> None:
     try:
         app()

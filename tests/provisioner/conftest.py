@@ -72,9 +72,22 @@ def make_worker(app: Any, *, concurrency: int = 10, lease: float = 5.0) -> Worke
 
 @pytest.fixture
 async def plane(admin: httpx.AsyncClient, app: Any, pve_sim: SimHandle) -> AsyncIterator[Plane]:
-    nodes = []
+    from controlplane.pvesim.ssh import start_ssh_server
+    from controlplane.sshexec import generate_keypair
+
+    keys = generate_keypair()
+    nodes, ssh_servers = [], []
     for name in ("pve1", "pve2"):
-        r = await admin.post("/api/v1/nodes", json=pve_sim.node_body(name))
+        ssh = await start_ssh_server(pve_sim.sim, authorized_key=keys.public_openssh, node=name)  # type: ignore[arg-type]
+        ssh_servers.append(ssh)
+        body = pve_sim.node_body(
+            name,
+            ssh_host=ssh.host,
+            ssh_port=ssh.port,
+            ssh_private_key=keys.private_pem,
+            ssh_host_key=ssh.host_public_key,
+        )
+        r = await admin.post("/api/v1/nodes", json=body)
         assert r.status_code == 201, r.text
         nodes.append(r.json())
     r = await admin.post(
@@ -83,3 +96,5 @@ async def plane(admin: httpx.AsyncClient, app: Any, pve_sim: SimHandle) -> Async
     )
     assert r.status_code == 201, r.text
     yield Plane(admin, app, pve_sim, make_worker(app), nodes, r.json())
+    for ssh in ssh_servers:
+        await ssh.close()

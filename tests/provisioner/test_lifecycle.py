@@ -140,3 +140,41 @@ async def test_orphans_are_listed_and_removable(plane: Plane) -> None:
     assert vmid_b not in plane.sim_containers() and vmid_a in plane.sim_containers()
     assert (await plane.admin.get("/api/v1/orphans")).json()["total"] == 0
     assert (await plane.admin.delete(f"/api/v1/orphans/{node_id}/{vmid_b}")).status_code == 404
+
+
+async def test_bootstrap_commands_run_in_the_container(plane: Plane) -> None:
+    r = await plane.admin.put(
+        f"/api/v1/projects/{plane.project['id']}",
+        json={"bootstrap_commands": ["echo 'hello; world' > /etc/motd", "apt-get install -y app"]},
+    )
+    assert r.status_code == 200, r.text
+    t = await plane.create("boot")
+    await plane.worker.run_until_idle()
+    got = await plane.tenant(t["id"])
+    assert got["status"] == "active", (got["last_error"], got["command_output"])
+    assert [c["exit_status"] for c in got["command_output"]] == [0, 0]
+    ran = [c["command"] for c in plane.sim_containers()[got["vmid"]].commands]
+    assert any("hello; world" in c for c in ran) and any("apt-get install -y app" in c for c in ran)
+
+
+async def test_a_failing_bootstrap_command_puts_the_tenant_in_error_with_its_output(
+    plane: Plane,
+) -> None:
+    await plane.admin.put(
+        f"/api/v1/projects/{plane.project['id']}", json={"bootstrap_commands": ["true", "exit 3"]}
+    )
+    t = await plane.create("badboot")
+    await plane.worker.run_until_idle()
+    got = await plane.tenant(t["id"])
+    assert got["status"] == "error" and got["error_step"] == "bootstrap"
+    assert "exited with 3" in got["last_error"]
+    assert [c["exit_status"] for c in got["command_output"]] == [0, 3]
+    # Fixed and retried: the command that succeeded is not run again.
+    await plane.admin.put(
+        f"/api/v1/projects/{plane.project['id']}", json={"bootstrap_commands": ["true", "true"]}
+    )
+    assert (await plane.admin.post(f"/api/v1/tenants/{t['id']}/retry")).status_code == 202
+    await plane.worker.run_until_idle()
+    got = await plane.tenant(t["id"])
+    assert got["status"] == "active", got
+    assert len(plane.sim_containers()[got["vmid"]].commands) == 3

@@ -31,15 +31,36 @@ class Outcome:
     stderr: str = ""
 
 
+def _commands(script: str) -> list[list[str]]:
+    """Split a script into simple commands, honouring quotes (`echo 'a; b'` is one)."""
+    commands: list[list[str]] = []
+    for line in script.splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|<>")
+        lexer.whitespace_split = True
+        current: list[str] = []
+        try:
+            for token in lexer:
+                if token in (";", "&&", "||", "&", "|"):
+                    if current:
+                        commands.append(current)
+                    current = []
+                elif token[0] in "<>":
+                    next(lexer, None)  # a redirection and its target are not words
+                else:
+                    current.append(token)
+        except ValueError:
+            return [["false"]]  # unbalanced quotes: sh would refuse the script
+        if current:
+            commands.append(current)
+    return commands
+
+
 def _interpret(script: str, hostname: str) -> Outcome:
     """Just enough shell to make results checkable; anything else succeeds silently."""
     if m := _EXIT.search(script):
         return Outcome(int(m.group(1)) % 256)
     out = []
-    for part in re.split(r"\s*(?:&&|;|\n)\s*", script.strip()):
-        words = shlex.split(part) if part else []
-        if not words:
-            continue
+    for words in _commands(script):
         if words[0] == "echo":
             out.append(" ".join(words[1:]) + "\n")
         elif words[0] == "hostname" or words[:2] == ["cat", "/etc/hostname"]:
