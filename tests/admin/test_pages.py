@@ -445,3 +445,43 @@ async def test_overview(dash: Browser, app: object) -> None:
 async def test_network_page_without_wireguard(dash: Browser) -> None:
     r = await dash.open("/admin/network")
     assert r.status_code == 200 and "WireGuard is not enabled" in r.text
+
+
+async def test_list_pages_run_a_fixed_number_of_queries(dash: Browser, app: object) -> None:
+    """No N+1: the query count of a page does not grow with its rows."""
+    db = _db(app)
+    node_id, project_id = uuid.uuid4(), uuid.uuid4()
+    await db.execute(
+        "INSERT INTO nodes (id, name, api_url, pve_node, token_id, token_secret_sealed,"
+        " total_ram_mb, vmid_range_start, vmid_range_end)"
+        " VALUES (%(id)s, 'n1', 'https://n1:8006', 'pve1', 'a@pam!t', 'v1:x', 4096, 100, 200)",
+        {"id": node_id},
+    )
+    await db.execute(
+        "INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port)"
+        " VALUES (%(id)s, 'P', 'p', 9000, 512, 1, 8, 8080)",
+        {"id": project_id},
+    )
+
+    async def add_tenants(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            await db.execute(
+                "INSERT INTO tenants (id, name, subdomain, project_id, node_id, ram_mb, cores,"
+                " status) VALUES (%(id)s, %(s)s, %(s)s, %(p)s, %(n)s, 512, 1, 'active')",
+                {"id": uuid.uuid4(), "s": f"t{i}", "p": project_id, "n": node_id},
+            )
+
+    async def count(path: str) -> int:
+        before = db.queries_run
+        assert (await dash.hx_get(path)).status_code == 200
+        return db.queries_run - before
+
+    await add_tenants(1, 0)
+    few = {
+        p: await count(p)
+        for p in ("/admin", "/admin/tenants", "/admin/nodes", "/admin/projects", "/admin/audit")
+    }
+    await add_tenants(30, 1)
+    many = {p: await count(p) for p in few}
+    assert many == few
+    assert max(few.values()) <= 8, few
