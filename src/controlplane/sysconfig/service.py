@@ -68,13 +68,16 @@ async def get_settings(db: Database) -> dict[str, Any]:
 
 async def get_value(db: Database, key: str, default: Any = _MISSING) -> Any:
     """One setting: the stored value, else `default` (else the built-in default)."""
+    found: Any
     if key == "default_project":
         found = await _default_project_id(db)
     else:
         row = await db.fetch_one(_Q["setting_get"], {"key": key})
         found = None if row is None else row["value"]
+        if found is not None and key == "ram_overcommit":
+            found = float(found)
     if found is not None:
-        return float(found) if key == "ram_overcommit" else found
+        return found
     if default is not _MISSING:
         return default
     return DEFAULTS.get(key)

@@ -164,7 +164,10 @@ async def create_tenant(
     try:
         body = validate(TenantCreate, to_data(values, fields=TenantCreate.model_fields))
         try:
-            project = await projects.get_project(db, body.project_id)
+            if body.project_id is None:
+                project = await projects.find_project(db, None)  # the default one
+            else:
+                project = await projects.get_project(db, body.project_id)
         except NotFound as exc:
             raise NotFound(exc.message, field="project_id") from None
         row = await service.create_tenant(
