@@ -15,6 +15,24 @@ from controlplane.web.logs import configure_logging
 app = typer.Typer(help="Control plane for LXC containers on Proxmox VE.", no_args_is_help=True)
 
 
+def _database_or_exit(settings):  # type: ignore[no-untyped-def]
+    """Resolve the database and apply migrations before serving, failing with one clear line."""
+    from controlplane.db.migrate import MigrationError
+    from controlplane.db.migrate import migrate as run_migrations
+    from controlplane.runtime import resolve_database_url
+
+    try:
+        url = resolve_database_url(settings)
+        asyncio.run(run_migrations(url))
+    except MigrationError as exc:
+        typer.echo(f"controlplane: cannot start: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"controlplane: cannot reach the database: {exc}", err=True)
+        raise typer.Exit(1) from None
+    return url
+
+
 def _settings_or_exit(**overrides: object):  # type: ignore[no-untyped-def]
     try:
         settings = load_settings(**overrides)
@@ -41,8 +59,11 @@ def serve(
     configure_logging(settings.log_level)
     import uvicorn
 
+    url = _database_or_exit(settings)
     config = uvicorn_config(
-        create_app(settings), host=host or settings.bind_addr, port=port or settings.host_port
+        create_app(settings, database_url=url),
+        host=host or settings.bind_addr,
+        port=port or settings.host_port,
     )
     uvicorn.Server(config).run()
 
@@ -91,7 +112,10 @@ def demo(
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
-    demo_main(settings, host=host or settings.bind_addr, port=port or settings.host_port)
+    url = _database_or_exit(settings)
+    demo_main(
+        settings, database_url=url, host=host or settings.bind_addr, port=port or settings.host_port
+    )
 
 
 @app.command("init-env")

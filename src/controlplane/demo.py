@@ -43,10 +43,29 @@ async def start_demo_cluster(
     return sim, server
 
 
-async def seed(api: httpx.AsyncClient, sim_url: str, secret: str, nodes: tuple[str, ...]) -> None:
+async def start_demo_ssh(sim: Any, nodes: tuple[str, ...]) -> tuple[Any, list[Any]]:
+    """One simulated SSH endpoint per node, for the project's bootstrap commands."""
+    from controlplane.pvesim.ssh import start_ssh_server
+    from controlplane.sshexec import generate_keypair
+
+    keys = generate_keypair("controlplane-demo")
+    servers = [
+        await start_ssh_server(sim, authorized_key=keys.public_openssh, node=name) for name in nodes
+    ]
+    return keys, servers
+
+
+async def seed(
+    api: httpx.AsyncClient,
+    sim_url: str,
+    secret: str,
+    nodes: tuple[str, ...],
+    keys: Any,
+    ssh_servers: list[Any],
+) -> None:
     """Register the simulated nodes and a default project through the API (idempotent)."""
     existing = {n["name"] for n in (await api.get("/api/v1/nodes")).json()["items"]}
-    for index, name in enumerate(nodes):
+    for index, (name, ssh) in enumerate(zip(nodes, ssh_servers, strict=True)):
         # The simulator's URL changes each run: replace a node left from a previous demo.
         body = {
             "name": name,
@@ -57,6 +76,10 @@ async def seed(api: httpx.AsyncClient, sim_url: str, secret: str, nodes: tuple[s
             "verify_tls": False,
             "vmid_range_start": 10000 + index * 10000,
             "vmid_range_end": 19999 + index * 10000,
+            "ssh_host": ssh.host,
+            "ssh_port": ssh.port,
+            "ssh_private_key": keys.private_pem,
+            "ssh_host_key": ssh.host_public_key,
         }
         if name in existing:
             node = next(
@@ -82,24 +105,29 @@ async def seed(api: httpx.AsyncClient, sim_url: str, secret: str, nodes: tuple[s
                 "disk_gb": 8,
                 "app_port": 8080,
                 "health_path": "/",
+                "bootstrap_commands": ["echo 'Welcome to your tenant' > /etc/motd"],
                 "is_default": True,
             },
         )
         r.raise_for_status()
 
 
-async def run_demo(settings: Settings, *, host: str, port: int) -> None:
+async def run_demo(settings: Settings, *, database_url: str, host: str, port: int) -> None:
     assert settings.api_token is not None
     secret = settings.encryption_key_bytes.hex()[:36]  # stable across runs, never shown
     nodes = ("pve1", "pve2")
     sim, sim_server = await start_demo_cluster(nodes=nodes, secret=secret)
-    app = create_app(settings)
+    keys, ssh_servers = await start_demo_ssh(sim, nodes)
+    app = create_app(settings, database_url=database_url)
     server = uvicorn.Server(uvicorn_config(app, host=host, port=port))
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:
             if serving.done():
-                await serving  # raises what stopped it (port taken, bad settings ...)
+                # uvicorn has logged why (port taken, ...); it exits through SystemExit.
+                with contextlib.suppress(SystemExit):
+                    await serving
+                print(f"controlplane demo: could not serve on {host}:{port}; see the log above")
                 return
             await asyncio.sleep(0.05)
         base = f"http://{host}:{port}"
@@ -107,7 +135,7 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
         async with httpx.AsyncClient(
             base_url=base, headers={"Authorization": f"Bearer {token}"}
         ) as api:
-            await seed(api, sim_server.url, secret, nodes)
+            await seed(api, sim_server.url, secret, nodes, keys, ssh_servers)
         local = f"http://localhost:{port}" if host in ("127.0.0.1", "localhost") else base
         print(
             "\n".join(
@@ -137,14 +165,16 @@ async def run_demo(settings: Settings, *, host: str, port: int) -> None:
         server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(serving, timeout=15)
+        for ssh in ssh_servers:
+            await ssh.close()
         await sim_server.close()
         with contextlib.suppress(Exception):
             await sim.close()  # type: ignore[attr-defined]
 
 
-def demo_main(settings: Settings, *, host: str, port: int) -> None:
+def demo_main(settings: Settings, *, database_url: str, host: str, port: int) -> None:
     loop = asyncio.new_event_loop()
-    task = loop.create_task(run_demo(settings, host=host, port=port))
+    task = loop.create_task(run_demo(settings, database_url=database_url, host=host, port=port))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
