@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         tight=settings.rate_limit_auth,
         tight_paths=RATE_LIMITED_PATHS,
         api=settings.rate_limit_api,
+        exempt_bearer=settings.api_token.get_secret_value() if settings.api_token else None,
     )
     app.add_middleware(ClientIpMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(

@@ -176,3 +176,43 @@ async def test_unauthorised(client: httpx.AsyncClient) -> None:
         ("POST", f"/api/v1/tenants/{tid}/retry"),
     ]:
         assert (await client.request(method, path)).status_code == 401, (method, path)
+
+
+async def test_resume_only_by_whoever_suspended(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    from controlplane.tenants import service
+
+    await _online_node(admin, app, pve_sim)
+    project = await _project(admin)
+    t = (
+        await admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "s1"})
+    ).json()
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    await db.execute("UPDATE tenants SET status = 'active' WHERE id = %(id)s", {"id": t["id"]})
+    await service.request_suspend(db, t["id"], by="billing")
+    await db.execute("UPDATE tenants SET status = 'suspended' WHERE id = %(id)s", {"id": t["id"]})
+    try:
+        await service.request_resume(db, t["id"], by="user")
+        raise AssertionError("a user resumed a tenant that billing suspended")
+    except service.Conflict as exc:
+        assert "suspended by billing" in exc.message
+    r = await admin.post(f"/api/v1/tenants/{t['id']}/resume")
+    assert r.status_code == 202 and r.json()["status"] == "resuming"
+
+
+async def test_unknown_owner_is_404(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    await _online_node(admin, app, pve_sim)
+    project = await _project(admin)
+    r = await admin.post(
+        "/api/v1/tenants",
+        json={"project_id": project["id"], "subdomain": "o", "owner_user_id": str(uuid.uuid4())},
+    )
+    assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "owner_user_id"
+    assert (
+        await admin.get(
+            f"/api/v1/nodes/{(await admin.get('/api/v1/nodes')).json()['items'][0]['id']}"
+        )
+    ).json()["allocated_ram_mb"] == 0

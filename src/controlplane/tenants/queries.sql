@@ -66,15 +66,20 @@ SELECT (SELECT count(*) FROM filtered) AS total,
            LIMIT %(limit)s OFFSET %(offset)s) p), '[]'::json) AS items
 
 -- name: tenant_transition
--- The one compare-and-swap every API transition goes through.
+-- The one compare-and-swap every API transition goes through. A suspension remembers who
+-- asked; a resume by anyone else but an admin is refused.
 UPDATE tenants
 SET status = %(to)s, step = %(step)s, next_attempt_at = now(), attempts = 0,
     last_error = CASE WHEN %(to)s = 'error' THEN last_error ELSE NULL END,
     force_delete = force_delete OR %(force)s,
+    suspended_by = CASE WHEN %(to)s = 'suspending' THEN %(by)s
+                        WHEN %(to)s IN ('resuming', 'deleting') THEN NULL
+                        ELSE suspended_by END,
     updated_at = now()
 WHERE id = %(id)s
   AND status = ANY (%(from)s::text[])
   AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
+  AND (%(to)s <> 'resuming' OR %(by)s = 'admin' OR suspended_by IS NULL OR suspended_by = %(by)s)
 RETURNING *
 
 -- name: tenant_rename

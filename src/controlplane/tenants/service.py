@@ -77,6 +77,8 @@ async def create_tenant(
         except DbConflict as exc:
             if exc.constraint == "tenants_subdomain_live":
                 raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
+            if exc.constraint == "tenants_owner_user_id_fkey":
+                raise NotFound(f"user {owner_user_id} not found", field="owner_user_id") from None
             if exc.constraint != "tenants_vmid_live" or attempt == 4:
                 raise Conflict(f"conflicts with another tenant: {exc}") from None
     raise AssertionError("unreachable")
@@ -182,7 +184,9 @@ async def _transition(
     to: str,
     step: str | None,
     force: bool = False,
+    by: str | None = None,
 ) -> dict[str, Any]:
+    by = by or ("user" if owner_user_id is not None else "admin")
     row = await db.fetch_one(
         _Q["tenant_transition"],
         {
@@ -192,11 +196,17 @@ async def _transition(
             "step": step,
             "owner": owner_user_id,
             "force": force,
+            "by": by,
         },
     )
     if row is not None:
         return row
     current = await get_tenant(db, tenant_id, owner_user_id=owner_user_id)
+    if current["status"] == "suspended" and to == "resuming":
+        who = {"admin": "the operator", "billing": "billing"}.get(
+            current["suspended_by"], "its owner"
+        )
+        raise Conflict(f"tenant {tenant_id} was suspended by {who}; only they can resume it")
     raise Conflict(
         f"cannot {request.replace('_', ' ')} tenant {tenant_id}: it is {current['status']}"
         f" (allowed from: {', '.join(allowed)})"
@@ -204,20 +214,44 @@ async def _transition(
 
 
 async def request_suspend(
-    db: Database, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
+    db: Database,
+    tenant_id: uuid.UUID,
+    *,
+    owner_user_id: uuid.UUID | None = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
+    """Suspend; `by` (admin, user, billing; default: user when an owner is given) is kept."""
     allowed, to, step = TRANSITIONS["suspend"]
     return await _transition(
-        db, tenant_id, "suspend", owner_user_id=owner_user_id, allowed=allowed, to=to, step=step
+        db,
+        tenant_id,
+        "suspend",
+        owner_user_id=owner_user_id,
+        allowed=allowed,
+        to=to,
+        step=step,
+        by=by,
     )
 
 
 async def request_resume(
-    db: Database, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
+    db: Database,
+    tenant_id: uuid.UUID,
+    *,
+    owner_user_id: uuid.UUID | None = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
+    """Resume; refused unless `by` is an admin or whoever suspended the tenant."""
     allowed, to, step = TRANSITIONS["resume"]
     return await _transition(
-        db, tenant_id, "resume", owner_user_id=owner_user_id, allowed=allowed, to=to, step=step
+        db,
+        tenant_id,
+        "resume",
+        owner_user_id=owner_user_id,
+        allowed=allowed,
+        to=to,
+        step=step,
+        by=by,
     )
 
 

@@ -12,6 +12,7 @@ from zero. It needs `client_ip` from `ClientIpMiddleware`, which must run first.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import math
 import time
@@ -47,8 +48,12 @@ class RateLimitMiddleware:
         tight_paths: Iterable[str],
         api: str,
         api_prefix: str = "/api/",
+        exempt_bearer: str | None = None,
     ) -> None:
         self.app = app
+        # The operator's own automation (the admin token) is trusted and not throttled by
+        # address; tight limits on the auth paths still apply to everyone.
+        self.exempt = f"Bearer {exempt_bearer}".encode() if exempt_bearer else None
         self.tight = limits.parse(tight)
         self.tight_paths = frozenset(tight_paths)
         self.api = limits.parse(api)
@@ -63,6 +68,11 @@ class RateLimitMiddleware:
         if path in self.tight_paths:
             item, bucket = self.tight, path
         elif path.startswith(self.api_prefix):
+            if self.exempt is not None:
+                presented = dict(scope["headers"]).get(b"authorization", b"")
+                if hmac.compare_digest(presented, self.exempt):
+                    await self.app(scope, receive, send)
+                    return
             item, bucket = self.api, "api"
         else:
             await self.app(scope, receive, send)

@@ -20,6 +20,8 @@ CREATE TABLE tenants (
     error_step       text,
     failed_status    text,
     force_delete     boolean NOT NULL DEFAULT false,
+    -- Who suspended it (admin, user, billing): only they (or an admin) may resume it.
+    suspended_by     text,
     attempts         integer NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     lease_owner      text,
