@@ -88,9 +88,10 @@ def start_hooks() -> list[StartHook]:
     from controlplane.caddy.sync import start_hook as start_caddy
     from controlplane.nodes.hooks import start_proxmox
     from controlplane.provisioner.hooks import start_workers
+    from controlplane.wireguard.sync import start_hook as start_wireguard
 
     # Caddy before the workers: they look up `extras["route_hook"]`.
-    hooks: list[StartHook] = [start_proxmox, start_caddy, start_workers]
+    hooks: list[StartHook] = [start_proxmox, start_caddy, start_wireguard, start_workers]
     return hooks
 
 

@@ -1,0 +1,196 @@
+"""HTTP for `/api/v1/wireguard/peers`: parse, call one service function, answer.
+
+Admin token only. With WireGuard not enabled (`WG_HUB_PUBLIC_KEY` unset) every route answers
+404 with the code `wireguard_disabled` (after the token check, so anonymous callers learn
+nothing about the configuration).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from controlplane.deps import Actor, AdminDep, AuditDep, StateDep
+from controlplane.web.errors import error_responses
+from controlplane.web.pagination import Page, PageDep
+from controlplane.wireguard import service
+from controlplane.wireguard.schemas import PeerCreate, PeerPublic, PeerUpdate
+
+router = APIRouter(prefix="/api/v1/wireguard/peers", tags=["wireguard"])
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def require_wireguard(state: StateDep, actor: AdminDep) -> Actor:
+    service.config_of(state.settings)
+    return actor
+
+
+WgAdminDep = Annotated[Actor, Depends(require_wireguard)]
+
+
+def _filename(name: str, suffix: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "peer"
+    return f"wg-{safe}.{suffix}"
+
+
+@router.get("", response_model=Page[PeerPublic], responses=error_responses(401, 404, 422))
+async def list_peers(
+    state: StateDep,
+    _: WgAdminDep,
+    page: PageDep,
+    enabled: Annotated[bool | None, Query()] = None,
+    tenant_id: Annotated[UUID | None, Query()] = None,
+    user_id: Annotated[UUID | None, Query()] = None,
+) -> dict[str, Any]:
+    return await service.list_peers(
+        state.db,
+        state.settings,
+        limit=page.limit,
+        offset=page.offset,
+        enabled=enabled,
+        tenant_id=tenant_id,
+        user_id=user_id,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PeerPublic,
+    responses=error_responses(400, 401, 404, 409, 422),
+)
+async def create_peer(
+    body: PeerCreate, state: StateDep, actor: WgAdminDep, audit: AuditDep, response: Response
+) -> dict[str, Any]:
+    row = await service.create_peer(state.db, state.sealer, state.settings, body)
+    audit(
+        actor,
+        "wireguard_peer.create",
+        "wireguard_peer",
+        row["id"],
+        body.model_dump(mode="json")
+        | {"address": row["address"], "key_generated": body.public_key is None},
+    )
+    response.headers["Location"] = f"/api/v1/wireguard/peers/{row['id']}"
+    return row
+
+
+@router.get("/{peer_id}", response_model=PeerPublic, responses=error_responses(401, 404, 422))
+async def get_peer(peer_id: UUID, state: StateDep, _: WgAdminDep) -> dict[str, Any]:
+    return await service.get_peer(state.db, state.settings, peer_id)
+
+
+@router.put(
+    "/{peer_id}",
+    response_model=PeerPublic,
+    responses=error_responses(400, 401, 404, 409, 422),
+    summary="Update a peer's name, allowed IPs or notes",
+)
+async def update_peer(
+    peer_id: UUID, body: PeerUpdate, state: StateDep, actor: WgAdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.update_peer(state.db, state.settings, peer_id, body)
+    changed = body.model_dump(mode="json", exclude_unset=True)
+    audit(actor, "wireguard_peer.update", "wireguard_peer", peer_id, changed)
+    return row
+
+
+@router.delete("/{peer_id}", status_code=204, responses=error_responses(401, 404, 422))
+async def delete_peer(
+    peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
+) -> Response:
+    row = await service.delete_peer(state.db, state.settings, peer_id)
+    audit(
+        actor,
+        "wireguard_peer.delete",
+        "wireguard_peer",
+        peer_id,
+        {"name": row["name"], "public_key": row["public_key"], "address": row["address"]},
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{peer_id}/enable", response_model=PeerPublic, responses=error_responses(401, 404, 422)
+)
+async def enable_peer(
+    peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.set_enabled(state.db, state.settings, peer_id, True)
+    audit(actor, "wireguard_peer.enable", "wireguard_peer", peer_id)
+    return row
+
+
+@router.post(
+    "/{peer_id}/disable", response_model=PeerPublic, responses=error_responses(401, 404, 422)
+)
+async def disable_peer(
+    peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.set_enabled(state.db, state.settings, peer_id, False)
+    audit(actor, "wireguard_peer.disable", "wireguard_peer", peer_id)
+    return row
+
+
+@router.get(
+    "/{peer_id}/config",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "The peer's wg-quick file"},
+        **error_responses(401, 404, 409, 422),
+    },
+    summary="The peer's wg-quick config file (409 when the peer brought its own key)",
+)
+async def peer_config(
+    peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
+) -> Response:
+    text = await service.render_config(state.db, state.sealer, state.settings, peer_id)
+    peer = await service.get_peer(state.db, state.settings, peer_id)
+    audit(actor, "wireguard_peer.export", "wireguard_peer", peer_id, {"format": "conf"})
+    return Response(
+        text,
+        media_type="text/plain; charset=utf-8",
+        headers={
+            **NO_STORE,
+            "Content-Disposition": f'attachment; filename="{_filename(peer["name"], "conf")}"',
+        },
+    )
+
+
+@router.get(
+    "/{peer_id}/qr",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/png": {}, "image/svg+xml": {}},
+            "description": "The config file as a QR code: PNG, or SVG on request",
+        },
+        **error_responses(401, 404, 409, 422),
+    },
+    summary="The config file as a QR code (PNG; SVG with ?format=svg or Accept: image/svg+xml)",
+)
+async def peer_qr(
+    peer_id: UUID,
+    state: StateDep,
+    actor: WgAdminDep,
+    audit: AuditDep,
+    format: Annotated[Literal["png", "svg"] | None, Query()] = None,
+    scale: Annotated[int, Query(ge=1, le=20, description="Pixels per module")] = 4,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    kind: Literal["png", "svg"] = format or (
+        "svg" if accept and "image/svg+xml" in accept.lower() else "png"
+    )
+    image = await service.render_qr(
+        state.db, state.sealer, state.settings, peer_id, kind=kind, scale=scale
+    )
+    audit(actor, "wireguard_peer.export", "wireguard_peer", peer_id, {"format": f"qr-{kind}"})
+    return Response(
+        image,
+        media_type="image/svg+xml" if kind == "svg" else "image/png",
+        headers={**NO_STORE, "Vary": "Accept"},
+    )
