@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from controlplane.config import Settings
 from controlplane.wireguard.keys import generate_keypair
 from tests.conftest import make_settings
+from tests.wireguard.lab import Lab, skip_unless_possible
 
 HUB_PRIVATE, HUB_PUBLIC = generate_keypair()
 ENDPOINT = "192.0.2.1:51820"
@@ -31,3 +33,14 @@ def wg_settings(database_url: str, uapi_dir: Path, **overrides: object) -> Setti
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Overrides the suite's `settings`: the `app`/`admin`/`client` fixtures get WireGuard."""
     return wg_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """A hub and a client namespace, each with its wireguard-go, joined by a veth."""
+    skip_unless_possible()
+    lab = Lab()
+    try:
+        yield lab.start()
+    finally:
+        lab.stop()
