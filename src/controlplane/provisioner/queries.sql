@@ -31,7 +31,10 @@ FROM tenants t LEFT JOIN projects p ON p.id = t.project_id
 WHERE t.id = %(id)s
 
 -- name: set_step
-UPDATE tenants SET step = %(step)s, updated_at = now()
+-- Progress to a new step resets the failure count: backoff and the error limit are about
+-- consecutive failures of one step, not the whole history of the operation.
+UPDATE tenants SET step = %(step)s, updated_at = now(),
+    attempts = CASE WHEN step IS DISTINCT FROM %(step)s THEN 0 ELSE attempts END
 WHERE id = %(id)s AND status = %(status)s AND lease_owner = %(owner)s
 RETURNING id
 

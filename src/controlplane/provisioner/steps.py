@@ -6,6 +6,7 @@ a container that is gone counts as deleted, and routes are upserted by their own
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from controlplane.proxmox import (
     ProxmoxAlreadyExistsError,
     ProxmoxAlreadyRunningError,
     ProxmoxClient,
+    ProxmoxLockedError,
     ProxmoxNotFoundError,
     ProxmoxNotRunningError,
 )
@@ -63,13 +65,7 @@ async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
     if existing is None:
         async with ctx.clone_lock(node["id"], tenant["template_vmid"]):
             try:
-                upid = await client.clone(
-                    pve,
-                    tenant["template_vmid"],
-                    vmid,
-                    hostname=tenant["subdomain"],
-                    description=marker(tenant["id"]) + "\n",
-                )
+                upid = await _clone_when_unlocked(ctx, client, pve, tenant)
             except ProxmoxAlreadyExistsError:
                 # Someone got there while we queued for the lock: maybe an earlier attempt
                 # of ours (a lost lease), maybe a stranger. Look before deciding.
@@ -87,6 +83,37 @@ async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
         raise TransientStep("VMID held by a foreign container; chose another", 0)
     if existing.get("lock") == "create":
         raise TransientStep("the clone of a previous attempt is still running", 1.0)
+
+
+SOURCE_LOCK_WAIT = 30.0
+
+
+async def _clone_when_unlocked(
+    ctx: StepContext, client: ProxmoxClient, pve: str, tenant: dict[str, Any]
+) -> str:
+    """Start the clone, waiting here while the template is locked.
+
+    We hold the clone lock for this template, so a lock on it is someone else's (a backup,
+    a lock left over by the previous clone): it clears by itself. Waiting in line is much
+    cheaper than failing, backing off and competing for the template again.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SOURCE_LOCK_WAIT
+    delay = 0.05
+    while True:
+        try:
+            return await client.clone(
+                pve,
+                tenant["template_vmid"],
+                tenant["vmid"],
+                hostname=tenant["subdomain"],
+                description=marker(tenant["id"]) + "\n",
+            )
+        except ProxmoxLockedError:
+            if loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
 
 
 async def _move_to_free_vmid(

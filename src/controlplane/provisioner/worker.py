@@ -24,7 +24,7 @@ import psycopg
 from controlplane.db.gateway import Unavailable
 from controlplane.provisioner.context import LostLease, PermanentStep, Q, StepContext, TransientStep
 from controlplane.provisioner.operations import OPERATIONS, apply_config
-from controlplane.proxmox import is_transient
+from controlplane.proxmox import ProxmoxTaskError, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +205,15 @@ class Worker:
     async def _failed(self, tenant: dict[str, Any], exc: Exception) -> None:
         step = tenant.get("step") or "unknown"
         message = f"{step}: {type(exc).__name__}: {exc}"[:1000]
+        # A failed Proxmox task is worth a few more tries (the step looks again first);
+        # parameter, permission and "not ours" problems are not.
         transient = isinstance(exc, TransientStep) or (
             not isinstance(exc, PermanentStep)
             and (
                 is_transient(exc)
-                or isinstance(exc, httpx.TransportError | Unavailable | TimeoutError)
+                or isinstance(
+                    exc, ProxmoxTaskError | httpx.TransportError | Unavailable | TimeoutError
+                )
             )
         )
         attempts = tenant["attempts"] + 1
