@@ -25,6 +25,7 @@ from controlplane.auth.routes import router as auth_router
 from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
 from controlplane.health import router as health_router
+from controlplane.metrics import install_metrics
 from controlplane.nodes.routes import router as nodes_router
 from controlplane.projects.routes import router as projects_router
 from controlplane.provisioner.routes import router as orphans_router
@@ -114,4 +115,6 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Last, so outermost: /metrics, and request counts/latencies of every answer.
+    install_metrics(app)
     return app
