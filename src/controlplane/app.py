@@ -22,6 +22,7 @@ from controlplane.admin.routes import router as admin_router
 from controlplane.audit.routes import router as audit_router
 from controlplane.auth.routes import RATE_LIMITED_PATHS
 from controlplane.auth.routes import router as auth_router
+from controlplane.billing.routes import router as billing_router
 from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
 from controlplane.health import router as health_router
@@ -89,7 +90,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.include_router(router)
     for router in (auth_router, users_router, user_tenants_router, sso_router):
         app.include_router(router)
-    for router in (caddy_router, wireguard_router):
+    for router in (caddy_router, wireguard_router, billing_router):
         app.include_router(router)
 
     # add_middleware wraps: the last added runs first (outermost).

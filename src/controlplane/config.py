@@ -129,6 +129,62 @@ class Settings(BaseSettings):
     wg_uapi_dir: str = "/var/run/wireguard"
     wg_sync_seconds: float = Field(60.0, ge=0.05, le=86_400.0)
 
+    # --- billing (controlplane.billing; enabled by STRIPE_SECRET_KEY + STRIPE_WEBHOOK_SECRET)
+    stripe_api_base: str = Field(
+        "https://api.stripe.com", description="Stripe's API; a local stand-in in tests"
+    )
+    billing_grace_days: float = Field(
+        7.0, ge=0.0, le=90.0, description="past_due this long, then the tenants are suspended"
+    )
+    billing_sweep_seconds: float = Field(
+        60.0, ge=0.05, le=86_400.0, description="How often grace periods and holds are checked"
+    )
+    billing_success_url: str | None = Field(None, description="Default: {PUBLIC_URL}/billing")
+    billing_cancel_url: str | None = Field(None, description="Default: {PUBLIC_URL}/billing")
+    billing_portal_return_url: str | None = Field(None, description="Default: {PUBLIC_URL}/billing")
+    billing_free_max_tenants: int = Field(
+        3, ge=0, le=100_000, description="Free tier, unless the settings define a `free` tier"
+    )
+    billing_free_max_ram_mb: int = Field(4096, ge=0, le=16_777_216)
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _check_stripe_api_base(cls, v: str) -> str:
+        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$", v):
+            raise ValueError("must be an http(s) base URL such as https://api.stripe.com")
+        return v.rstrip("/")
+
+    @field_validator("billing_success_url", "billing_cancel_url", "billing_portal_return_url")
+    @classmethod
+    def _check_billing_url(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        if not re.match(r"^https?://[^\s]+$", v.strip()):
+            raise ValueError("must be an absolute http(s) URL")
+        return v.strip()
+
+    @field_validator("stripe_secret_key", "stripe_webhook_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="after")
+    def _check_stripe(self) -> Settings:
+        key, hook = self.stripe_secret_key, self.stripe_webhook_secret
+        if (key is None) != (hook is None):
+            raise ValueError(
+                "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET enable billing together: set both"
+            )
+        if key is not None and not key.get_secret_value().startswith(("sk_", "rk_")):
+            raise ValueError("STRIPE_SECRET_KEY must be a Stripe secret key (sk_... or rk_...)")
+        if hook is not None and not hook.get_secret_value().startswith("whsec_"):
+            raise ValueError("STRIPE_WEBHOOK_SECRET must be a webhook signing secret (whsec_...)")
+        return self
+
+    @property
+    def billing_enabled(self) -> bool:
+        return self.stripe_secret_key is not None and self.stripe_webhook_secret is not None
+
     @field_validator("caddy_listen", "wg_dns", "wg_client_allowed_ips", mode="before")
     @classmethod
     def _split_csv_integrations(cls, value: object) -> object:

@@ -85,13 +85,20 @@ def start_hooks() -> list[StartHook]:
     whether its integration is configured. Imported here, not at module level, so that
     importing the runtime stays cheap and free of side effects.
     """
+    from controlplane.billing.sweep import start_hook as start_billing
     from controlplane.caddy.sync import start_hook as start_caddy
     from controlplane.nodes.hooks import start_proxmox
     from controlplane.provisioner.hooks import start_workers
     from controlplane.wireguard.sync import start_hook as start_wireguard
 
     # Caddy before the workers: they look up `extras["route_hook"]`.
-    hooks: list[StartHook] = [start_proxmox, start_caddy, start_wireguard, start_workers]
+    hooks: list[StartHook] = [
+        start_proxmox,
+        start_caddy,
+        start_wireguard,
+        start_billing,
+        start_workers,
+    ]
     return hooks
 
 

@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from controlplane.auth.deps import UserActorDep, UserDep
+from controlplane.billing.limits import create_tenant_within_tier
 from controlplane.config import Settings
 from controlplane.deps import AuditDep, DbDep, SettingsDep
 from controlplane.projects.service import find_project
@@ -50,7 +51,7 @@ async def list_my_tenants(
     "",
     status_code=202,
     response_model=UserTenantPublic,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=error_responses(400, 401, 402, 404, 409, 422),
 )
 async def create_my_tenant(
     body: UserTenantCreate,
@@ -63,8 +64,13 @@ async def create_my_tenant(
 ) -> dict[str, Any]:
     """Start a tenant: the project by slug (or the default one), the node picked for you."""
     project = await find_project(db, body.project)
-    row = await service.create_tenant(
-        db, project=project, subdomain=body.subdomain, name=body.name, owner_user_id=user["id"]
+    row = await create_tenant_within_tier(  # 402 beyond the user's billing tier
+        db,
+        settings,
+        project=project,
+        subdomain=body.subdomain,
+        name=body.name,
+        owner_user_id=user["id"],
     )
     audit(
         actor,

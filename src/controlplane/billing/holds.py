@@ -1,0 +1,65 @@
+"""Make a user's tenants match their billing standing.
+
+On hold (canceled, or past due beyond the grace period): every active tenant of the user is
+suspended with `by="billing"`. Not on hold: every tenant that billing suspended is resumed
+(with `by="billing"`, so a tenant its owner or an admin suspended stays suspended). Tenants
+in the middle of another transition are left for the next sweep, which calls this again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from controlplane.billing.standing import Standing, standing_of
+from controlplane.config import Settings
+from controlplane.db import Database, load_queries
+from controlplane.tenants import service as tenants
+from controlplane.web.errors import Conflict
+
+log = logging.getLogger(__name__)
+_Q = load_queries("controlplane.billing")
+
+
+@dataclass
+class Effects:
+    hold_changed: bool = False
+    suspended: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+
+    def as_details(self) -> dict[str, object]:
+        return {"suspended": self.suspended, "resumed": self.resumed}
+
+
+async def enforce(db: Database, settings: Settings, user_id: uuid.UUID) -> tuple[Standing, Effects]:
+    """Apply the user's standing to their tenants. The caller holds the account lock."""
+    standing = await standing_of(db, settings, user_id)
+    effects = Effects()
+    changed = await db.fetch_one(
+        _Q["account_set_hold"],
+        {"user_id": user_id, "hold": standing.hold, "reason": standing.hold_reason},
+    )
+    effects.hold_changed = changed is not None
+    if standing.hold:
+        for row in await db.fetch_all(_Q["tenants_to_suspend"], {"user_id": user_id}):
+            try:
+                await tenants.request_suspend(db, row["id"], by="billing")
+            except Conflict:
+                continue  # it moved on meanwhile; the next sweep looks again
+            effects.suspended.append(str(row["id"]))
+    else:
+        for row in await db.fetch_all(_Q["tenants_to_resume"], {"user_id": user_id}):
+            try:
+                await tenants.request_resume(db, row["id"], by="billing")
+            except Conflict:
+                continue
+            effects.resumed.append(str(row["id"]))
+    if effects.suspended or effects.resumed:
+        log.info(
+            "billing %s tenants of user %s",
+            "suspended" if standing.hold else "resumed",
+            user_id,
+            extra={"user_id": str(user_id), **effects.as_details()},
+        )
+    return standing, effects

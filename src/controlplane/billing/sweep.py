@@ -1,0 +1,108 @@
+"""The billing start hook, and the periodic sweep that makes holds follow the clock.
+
+A webhook applies its effects at once, but some changes need no event: a grace period runs
+out, a tenant that was provisioning while its owner went on hold becomes active, a tenant
+billing suspended finishes suspending after the payment came in. Every
+`BILLING_SWEEP_SECONDS` the sweep finds the users whose tenants do not match their
+standing (one query) and calls `holds.enforce` for each, under their billing lock. Running
+it in several processes at once is harmless: every change is a compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from controlplane.audit.writer import AuditEntry, AuditLog
+from controlplane.billing.holds import Effects, enforce
+from controlplane.billing.standing import grace_seconds
+from controlplane.billing.stripe_api import GATEWAY_KEY, StripeGateway
+from controlplane.billing.txdb import in_transaction
+from controlplane.config import Settings
+from controlplane.db import Database, DatabaseError, load_queries
+from controlplane.state import AppState
+
+log = logging.getLogger(__name__)
+_Q = load_queries("controlplane.billing")
+BATCH = 500
+
+
+async def sweep_once(
+    db: Database, settings: Settings, audit: AuditLog | None = None
+) -> dict[uuid.UUID, Effects]:
+    """One pass; returns what changed, per user."""
+    rows = await db.fetch_all(
+        _Q["sweep_candidates"], {"grace_s": grace_seconds(settings), "limit": BATCH}
+    )
+    changed: dict[uuid.UUID, Effects] = {}
+    for row in rows:
+        user_id = row["user_id"]
+        async with in_transaction(db) as tx:
+            await tx.fetch_one(_Q["account_lock"], {"user_id": user_id})
+            standing, effects = await enforce(tx, settings, user_id)
+        if effects.hold_changed or effects.suspended or effects.resumed:
+            changed[user_id] = effects
+            if audit is not None:
+                audit.record(
+                    AuditEntry(
+                        actor="billing",
+                        action="billing.hold" if standing.hold else "billing.release",
+                        target_type="user",
+                        target_id=str(user_id),
+                        details={"reason": standing.hold_reason, **effects.as_details()},
+                    )
+                )
+    return changed
+
+
+class Sweeper:
+    def __init__(self, db: Database, settings: Settings, audit: AuditLog | None) -> None:
+        self._db, self._settings, self._audit = db, settings, audit
+        self._task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await sweep_once(self._db, self._settings, self._audit)
+            except (DatabaseError, OSError) as exc:
+                log.warning("billing sweep could not reach the database: %s", exc)
+            except Exception:
+                log.exception("billing sweep failed; retrying next period")
+            await asyncio.sleep(self._settings.billing_sweep_seconds)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="billing-sweep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable[None]] | None:
+    """Runtime start hook: enabled by STRIPE_SECRET_KEY + STRIPE_WEBHOOK_SECRET."""
+    settings = state.settings
+    if not settings.billing_enabled:
+        return None
+    gateway = StripeGateway.from_settings(settings) if serve_api else None
+    if gateway is not None:
+        state.extras[GATEWAY_KEY] = gateway
+    sweeper = None
+    if not serve_api or settings.run_workers:
+        sweeper = Sweeper(state.db, settings, state.audit)
+        sweeper.start()
+    log.info("billing enabled", extra={"api_base": settings.stripe_api_base})
+
+    async def stop() -> None:
+        if sweeper is not None:
+            await sweeper.stop()
+        if gateway is not None:
+            state.extras.pop(GATEWAY_KEY, None)
+            await gateway.close()
+
+    return stop
