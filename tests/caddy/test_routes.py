@@ -173,9 +173,18 @@ async def test_server_without_routes_gets_them_and_a_fallback(
         r = await http.patch(f"{caddy.admin_url}/config/apps/http/servers/{SERVER}/routes", json=[])
         assert r.status_code == 200
     tenant = uuid.uuid4()
-    await routes.upsert_active(tenant, "empty", upstream("empty"))
+    app = upstream("empty")
+    await routes.upsert_active(tenant, "empty", app)
     assert ids(await our_routes(caddy)) == [route_id(tenant), "controlplane-fallback"]
     assert (await web("empty")).status_code == 200
+
+    async with httpx.AsyncClient(trust_env=False) as http:  # emptied again: reconcile heals it
+        await http.patch(f"{caddy.admin_url}/config/apps/http/servers/{SERVER}/routes", json=[])
+    assert (await web("empty")).status_code == 200 and (await web("empty")).text == ""
+    result = await routes.reconcile([DesiredRoute(tenant, "empty", app, suspended=False)])
+    assert result.added == 1 and not result.created_server
+    assert ids(await our_routes(caddy)) == [route_id(tenant), "controlplane-fallback"]
+    assert (await web("empty")).text.startswith("hello from empty")
 
 
 async def test_unreachable_caddy_raises_a_clear_error() -> None:

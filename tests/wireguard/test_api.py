@@ -395,3 +395,19 @@ async def test_config_lists_dns_and_client_routes(
             text = (await admin.get(f"{PEERS}/{peer['id']}/config")).text
     assert f"DNS = {', '.join(dns)}\n" in text
     assert "AllowedIPs = 10.66.0.0/24, 10.10.0.0/16\n" in text
+
+
+async def test_list_is_one_query_whatever_the_page_size(
+    admin: httpx.AsyncClient, app: object
+) -> None:
+    for i in range(12):
+        await admin.post(PEERS, json={"name": f"n{i}"})
+    await flush_audit(app)
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    counts = []
+    for limit in (1, 12):
+        before = db.queries_run
+        r = await admin.get(PEERS, params={"limit": limit})
+        assert len(r.json()["items"]) == limit
+        counts.append(db.queries_run - before)
+    assert max(counts) <= 2, counts  # one page query (+ a background write at most), not 12

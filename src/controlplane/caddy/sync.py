@@ -3,8 +3,9 @@
 The database is the truth: `desired_routes(db)` reads which tenants should have a route and
 what it should be; `RouteReconciler` hands that list to `CaddyRoutes.reconcile()` every
 `CADDY_RECONCILE_SECONDS`, so a route lost by a failed hook call, a Caddy restarted with an
-empty config or a route edited by hand is repaired within one period. Failures are logged and
-retried next period; they never stop the process.
+empty config or a route edited by hand is repaired within one period. Routes of tenants still
+being provisioned are left to the provisioner (it upserts them before the tenant turns active).
+Failures are logged and retried next period; they never stop the process.
 
 `start_hook` is wired in `runtime.start_hooks()`: with `CADDY_ADMIN_URL` set it puts a
 `CaddyRoutes` in `state.extras["route_hook"]` for the provisioner and runs the reconciler.
