@@ -172,13 +172,14 @@ async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable
     settings = state.settings
     if not settings.wg_hub_public_key or not settings.wg_endpoint:
         return None
+    conninfo = state.db.pool.conninfo  # a str here; psycopg_pool also allows a callable
     syncer = PeerSyncer(
         state.db,
         interface=settings.wg_interface,
         uapi_dir=settings.wg_uapi_dir,
         hub_public_key=settings.wg_hub_public_key,
         interval=settings.wg_sync_seconds,
-        listen_conninfo=state.db.pool.conninfo,
+        listen_conninfo=conninfo if isinstance(conninfo, str) else None,
     )
     state.extras["wireguard_sync"] = syncer
     syncer.start()
