@@ -233,8 +233,10 @@ def _host_of(api_url: str) -> str:
 async def step_route(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
     if ctx.route_hook is None or not tenant.get("ip_address"):
         return
+    from controlplane.caddy.routes import upstream_of  # brackets for IPv6 addresses
+
     await ctx.route_hook.upsert_active(
-        tenant["id"], tenant["subdomain"], f"{tenant['ip_address']}:{tenant['app_port']}"
+        tenant["id"], tenant["subdomain"], upstream_of(tenant["ip_address"], tenant["app_port"])
     )
 
 
