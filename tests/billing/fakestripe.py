@@ -50,13 +50,14 @@ class FakeStripe:
             return _error(404, "invalid_request_error", f"Unrecognized request URL ({path})")
         n = next(self._ids)
         if path == "/v1/customers":
+            cid = f"cus_fake{n}"
             customer = {
-                "id": f"cus_fake{n}",
+                "id": cid,
                 "object": "customer",
                 "email": params.get("email"),
                 "metadata": {"user_id": params.get("metadata[user_id]")},
             }
-            self.customers[customer["id"]] = customer
+            self.customers[cid] = customer
             return 200, customer
         if path == "/v1/checkout/sessions":
             price = params.get("line_items[0][price]")

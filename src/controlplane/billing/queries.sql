@@ -135,3 +135,8 @@ WHERE on_hold <> (ever_paid AND NOT entitled)
                                  AND t.suspended_by = 'billing'))
 ORDER BY user_id
 LIMIT %(limit)s
+
+-- name: events_prune
+-- Stripe retries an event for up to three days; ids older than the retention are no longer
+-- needed to recognise a redelivery (and replaying an old event is stale anyway).
+DELETE FROM stripe_events WHERE received_at < now() - make_interval(days => %(days)s)

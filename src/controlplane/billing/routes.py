@@ -64,7 +64,7 @@ async def _stripe(call: Any) -> Any:
 @router.post(
     "/api/v1/billing/checkout",
     response_model=CheckoutPublic,
-    responses=error_responses(401, 409, 422, 502, 503),
+    responses=error_responses(400, 401, 409, 422, 502, 503),
     summary="Start a subscription: a Stripe Checkout URL for a tier",
 )
 async def checkout(

@@ -28,15 +28,17 @@ from controlplane.state import AppState
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.billing")
 BATCH = 500
+EVENT_RETENTION_DAYS = 90
 
 
 async def sweep_once(
     db: Database, settings: Settings, audit: AuditLog | None = None
 ) -> dict[uuid.UUID, Effects]:
-    """One pass; returns what changed, per user."""
+    """One pass; returns what changed, per user. Also forgets event ids after 90 days."""
     rows = await db.fetch_all(
         _Q["sweep_candidates"], {"grace_s": grace_seconds(settings), "limit": BATCH}
     )
+    await db.execute(_Q["events_prune"], {"days": EVENT_RETENTION_DAYS})
     changed: dict[uuid.UUID, Effects] = {}
     for row in rows:
         user_id = row["user_id"]
