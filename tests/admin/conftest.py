@@ -115,3 +115,26 @@ async def dash(browser: Browser, authenticator: SoftAuthenticator) -> Browser:
     r = await browser.open("/admin")
     assert r.status_code == 200, r.text
     return browser
+
+
+async def audit_rows(
+    app: object, sql: str, params: dict[str, Any] | None = None, *, expect: int
+) -> list[dict[str, Any]]:
+    """Rows of an audit query once `expect` of them are written.
+
+    `flush_audit` writes what is queued, but a batch the background writer already took may
+    still be on its way to PostgreSQL; so wait (briefly) for the rows to arrive.
+    """
+    import asyncio
+
+    from tests.conftest import flush_audit
+
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    rows: list[dict[str, Any]] = []
+    for _ in range(100):
+        await flush_audit(app)
+        rows = await db.fetch_all(sql, params)
+        if len(rows) >= expect:
+            break
+        await asyncio.sleep(0.05)
+    return rows

@@ -13,11 +13,12 @@ from tests.admin.conftest import (
     ORIGIN,
     SETUP_TOKEN,
     Browser,
+    audit_rows,
     login,
     new_browser,
     register_first,
 )
-from tests.conftest import flush_audit, make_settings
+from tests.conftest import make_settings
 
 
 def _db(app: object):  # type: ignore[no-untyped-def]
@@ -43,8 +44,7 @@ async def test_login_page_offers_setup_until_a_passkey_exists(
     async with new_browser(app) as other:
         r = await Browser(other).open("/admin/login")
     assert 'data-webauthn="login"' in r.text and 'data-webauthn="setup"' not in r.text
-    await flush_audit(app)
-    actions = await _db(app).fetch_all("SELECT action, actor FROM audit_log ORDER BY id")
+    actions = await audit_rows(app, "SELECT action, actor FROM audit_log ORDER BY id", expect=2)
     assert [a["action"] for a in actions] == ["admin.setup", "admin.login"]
     assert actions[0]["actor"].startswith("admin:")
 
@@ -381,13 +381,12 @@ async def test_add_rename_and_remove_passkeys(
     assert await db.fetch_val("SELECT count(*) FROM admin_passkeys") == 1
     assert (await dash.post_form(f"/admin/passkeys/{uuid.uuid4()}/delete")).status_code == 404
 
-    await flush_audit(app)
-    actions = [
-        r["action"]
-        for r in await db.fetch_all(
-            "SELECT action FROM audit_log WHERE target_type = 'admin_passkey' ORDER BY id"
-        )
-    ]
+    rows = await audit_rows(
+        app,
+        "SELECT action FROM audit_log WHERE target_type = 'admin_passkey' ORDER BY id",
+        expect=3,
+    )
+    actions = [r["action"] for r in rows]
     assert actions == ["admin.passkey.create", "admin.passkey.rename", "admin.passkey.delete"]
 
 

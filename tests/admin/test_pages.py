@@ -6,8 +6,8 @@ import json
 import re
 import uuid
 
-from tests.admin.conftest import Browser
-from tests.conftest import PVE_TOKEN_ID, PVE_TOKEN_SECRET, SimHandle, flush_audit
+from tests.admin.conftest import Browser, audit_rows
+from tests.conftest import PVE_TOKEN_ID, PVE_TOKEN_SECRET, SimHandle
 
 
 def _db(app: object):  # type: ignore[no-untyped-def]
@@ -35,12 +35,13 @@ def _node_form(sim: SimHandle, **kw: str) -> dict[str, str]:
     }
 
 
-async def _audit(app: object, target_type: str) -> list[dict]:
-    await flush_audit(app)
-    return await _db(app).fetch_all(
+async def _audit(app: object, target_type: str, expect: int) -> list[dict]:
+    return await audit_rows(
+        app,
         "SELECT actor, action, target_id, details FROM audit_log WHERE target_type = %(t)s"
         " ORDER BY id",
         {"t": target_type},
+        expect=expect,
     )
 
 
@@ -73,7 +74,7 @@ async def test_node_add_edit_delete(dash: Browser, app: object, pve_sim: SimHand
     assert r.status_code == 204 and r.headers["hx-redirect"] == "/admin/nodes"
     assert await _db(app).fetch_val("SELECT count(*) FROM nodes") == 0
 
-    audit = await _audit(app, "node")
+    audit = await _audit(app, "node", 3)
     assert [a["action"] for a in audit] == ["node.create", "node.update", "node.delete"]
     assert all(a["actor"].startswith("admin:") for a in audit)
     assert audit[1]["details"]["changed"] == ["total_ram_mb", "vmid_range_end"]
@@ -181,7 +182,7 @@ async def test_project_create_edit_default_delete(dash: Browser, app: object) ->
     assert r.status_code == 204
     r = await dash.post_form(f"/admin/projects/{web['id']}/delete")
     assert r.status_code == 404
-    audit = await _audit(app, "project")
+    audit = await _audit(app, "project", 5)
     assert [a["action"] for a in audit] == [
         "project.create",
         "project.create",
@@ -329,7 +330,7 @@ async def test_tenant_actions(dash: Browser, app: object, pve_sim: SimHandle) ->
     assert (await dash.post_form(f"/admin/tenants/{tid}/explode")).status_code == 404
     assert (await dash.post_form(f"/admin/tenants/{uuid.uuid4()}/suspend")).status_code == 404
 
-    audit = await _audit(app, "tenant")
+    audit = await _audit(app, "tenant", 6)
     assert [a["action"] for a in audit] == [
         "tenant.create",
         "tenant.suspend",
@@ -353,7 +354,7 @@ async def test_audit_filters_and_pages(dash: Browser, app: object) -> None:
         audit.record(
             AuditEntry(actor="system", action="tenant.tick", target_type="tenant", target_id=str(i))
         )
-    await flush_audit(app)
+    await audit_rows(app, "SELECT id FROM audit_log WHERE action = 'tenant.tick'", expect=60)
     r = await dash.open("/admin/audit?action=tenant.tick")
     assert r.status_code == 200 and "60 entries" in r.text and "older →" in r.text
     r = await dash.hx_get("/admin/audit?action=tenant.tick&offset=50")
@@ -408,8 +409,10 @@ async def test_settings_page(dash: Browser, app: object) -> None:
     assert r.status_code == 422
     assert _field_error(r.text, "ram_overcommit") and _field_error(r.text, "base_domain")
 
-    await flush_audit(app)
-    row = await db.fetch_one("SELECT details FROM audit_log WHERE action = 'settings.update'")
+    rows = await audit_rows(
+        app, "SELECT details FROM audit_log WHERE action = 'settings.update'", expect=1
+    )
+    row = rows[0]
     assert row["details"]["changed"]["ram_overcommit"] == {"from": 1.0, "to": 1.5}
     assert set(row["details"]["changed"]) == {
         "base_domain",

@@ -1,15 +1,231 @@
-"""Network: WireGuard peers, when the WireGuard integration is enabled."""
+"""Network: WireGuard peers (when WG_HUB_PUBLIC_KEY is set): list, add, edit, enable or
+disable, delete, download the config file, show the QR code."""
 
 from __future__ import annotations
 
+import base64
+import re
+from typing import Any
+from uuid import UUID
+
 from fastapi import APIRouter, Request, Response
 
-from controlplane.admin.guard import CurrentAdmin
-from controlplane.admin.web import render
+from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_data, validate
+from controlplane.admin.guard import CurrentAdmin, actor_of
+from controlplane.admin.web import flash_error, redirect_after_change, render
+from controlplane.deps import AuditDep, StateDep
+from controlplane.state import AppState
+from controlplane.web.errors import ApiError
+from controlplane.wireguard import service
+from controlplane.wireguard.schemas import PeerCreate, PeerUpdate
 
 router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _enabled(state: AppState) -> bool:
+    try:
+        service.config_of(state.settings)
+    except service.WireGuardDisabled:
+        return False
+    return True
+
+
+def _filename(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "peer"
+    return f"wg-{safe}.conf"
+
+
+async def _page(
+    request: Request,
+    state: AppState,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    if not _enabled(state):
+        return render(request, "network.html", {"nav": "network", "enabled": False})
+    page = await service.list_peers(state.db, state.settings, limit=200)
+    cfg = service.config_of(state.settings)
+    return render(
+        request,
+        "network.html",
+        {
+            "nav": "network",
+            "enabled": True,
+            "peers": page["items"],
+            "total": page["total"],
+            "hub": cfg,
+            "v": values or {"enabled": True},
+            "errors": errors or {},
+        },
+        status=status,
+    )
 
 
 @router.get("/network")
-async def network_page(request: Request, _: CurrentAdmin) -> Response:
-    return render(request, "network.html", {"nav": "network", "enabled": False})
+async def network_page(request: Request, state: StateDep, _: CurrentAdmin) -> Response:
+    return await _page(request, state)
+
+
+@router.post("/network/peers")
+async def create_peer(
+    request: Request, state: StateDep, session: CurrentAdmin, audit: AuditDep
+) -> Response:
+    values = await read_form(request)
+    shown = values | {"enabled": "enabled" in values}
+    try:
+        data = to_data(
+            values, fields=PeerCreate.model_fields, checkboxes=("enabled",), lines=("allowed_ips",)
+        )
+        body = validate(PeerCreate, data)
+        row = await service.create_peer(state.db, state.sealer, state.settings, body)
+    except FormErrors as exc:
+        return await _page(request, state, values=shown, errors=exc.errors, status=exc.status)
+    except ApiError as exc:
+        err = from_api_error(exc)
+        return await _page(request, state, values=shown, errors=err.errors, status=err.status)
+    audit(
+        actor_of(session),
+        "wireguard_peer.create",
+        "wireguard_peer",
+        row["id"],
+        body.model_dump(mode="json") | {"address": row["address"]},
+    )
+    return redirect_after_change(request, f"/admin/network/peers/{row['id']}")
+
+
+async def _peer_page(
+    request: Request,
+    state: AppState,
+    peer_id: UUID,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    try:
+        peer = await service.get_peer(state.db, state.settings, peer_id)
+    except ApiError as exc:
+        return flash_error(request, exc.message, exc.status)
+    shown = values or {
+        "name": peer["name"],
+        "allowed_ips": "\n".join(peer["allowed_ips"]),
+        "notes": peer["notes"] or "",
+    }
+    return render(
+        request,
+        "peer.html",
+        {"nav": "network", "peer": peer, "v": shown, "errors": errors or {}},
+        partial="partials/peer_form.html",
+        status=status,
+    )
+
+
+@router.get("/network/peers/{peer_id}")
+async def peer_page(peer_id: UUID, request: Request, state: StateDep, _: CurrentAdmin) -> Response:
+    return await _peer_page(request, state, peer_id)
+
+
+@router.post("/network/peers/{peer_id}")
+async def update_peer(
+    peer_id: UUID, request: Request, state: StateDep, session: CurrentAdmin, audit: AuditDep
+) -> Response:
+    values = await read_form(request)
+    try:
+        data = to_data(
+            values,
+            fields=PeerUpdate.model_fields,
+            lines=("allowed_ips",),
+            keep_empty=("notes",),
+        )
+        body = validate(PeerUpdate, data)
+        await service.update_peer(state.db, state.settings, peer_id, body)
+    except FormErrors as exc:
+        return await _peer_page(
+            request, state, peer_id, values=values, errors=exc.errors, status=exc.status
+        )
+    except ApiError as exc:
+        err = from_api_error(exc)
+        return await _peer_page(
+            request, state, peer_id, values=values, errors=err.errors, status=err.status
+        )
+    audit(
+        actor_of(session),
+        "wireguard_peer.update",
+        "wireguard_peer",
+        peer_id,
+        body.model_dump(mode="json", exclude_unset=True),
+    )
+    return redirect_after_change(request, f"/admin/network/peers/{peer_id}")
+
+
+@router.post("/network/peers/{peer_id}/{action}")
+async def peer_action(
+    peer_id: UUID,
+    action: str,
+    request: Request,
+    state: StateDep,
+    session: CurrentAdmin,
+    audit: AuditDep,
+) -> Response:
+    try:
+        if action in ("enable", "disable"):
+            await service.set_enabled(state.db, state.settings, peer_id, action == "enable")
+            audit(actor_of(session), f"wireguard_peer.{action}", "wireguard_peer", peer_id)
+        elif action == "delete":
+            row = await service.delete_peer(state.db, state.settings, peer_id)
+            audit(
+                actor_of(session),
+                "wireguard_peer.delete",
+                "wireguard_peer",
+                peer_id,
+                {"name": row["name"], "public_key": row["public_key"], "address": row["address"]},
+            )
+        else:
+            return flash_error(request, f"unknown action {action!r}", 404)
+    except ApiError as exc:
+        return flash_error(request, exc.message, exc.status)
+    return redirect_after_change(request, "/admin/network")
+
+
+@router.get("/network/peers/{peer_id}/config")
+async def peer_config(
+    peer_id: UUID, request: Request, state: StateDep, session: CurrentAdmin, audit: AuditDep
+) -> Response:
+    try:
+        text = await service.render_config(state.db, state.sealer, state.settings, peer_id)
+        peer = await service.get_peer(state.db, state.settings, peer_id)
+    except ApiError as exc:
+        return flash_error(request, exc.message, exc.status)
+    audit(actor_of(session), "wireguard_peer.export", "wireguard_peer", peer_id, {"format": "conf"})
+    return Response(
+        text,
+        media_type="text/plain; charset=utf-8",
+        headers={
+            **NO_STORE,
+            "Content-Disposition": f'attachment; filename="{_filename(peer["name"])}"',
+        },
+    )
+
+
+@router.get("/network/peers/{peer_id}/qr")
+async def peer_qr(
+    peer_id: UUID, request: Request, state: StateDep, session: CurrentAdmin, audit: AuditDep
+) -> Response:
+    """A fragment with the QR code, loaded only when asked for (it holds the private key)."""
+    try:
+        svg = await service.render_qr(
+            state.db, state.sealer, state.settings, peer_id, kind="svg", scale=4
+        )
+    except ApiError as exc:
+        return flash_error(request, exc.message, exc.status)
+    audit(
+        actor_of(session), "wireguard_peer.export", "wireguard_peer", peer_id, {"format": "qr-svg"}
+    )
+    return render(
+        request,
+        "partials/peer_qr.html",
+        {"data_uri": "data:image/svg+xml;base64," + base64.b64encode(svg).decode()},
+    )
