@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 
-from controlplane.billing.sweep import sweep_once
+from controlplane.billing.stripe_api import GATEWAY_KEY
+from controlplane.billing.sweep import start_hook, sweep_once
+from controlplane.state import AppState
 from tests.billing.conftest import (
     WHSEC,
     checkout,
@@ -310,3 +312,37 @@ async def test_events_we_cannot_use_are_recorded_and_ignored(
     assert len(await _events(app)) == len(cases)
     count = await app.state.cp.db.fetch_val("SELECT count(*) FROM billing_subscriptions")
     assert count == 0
+
+
+async def test_the_sweep_runs_in_the_background(
+    client: httpx.AsyncClient,
+    stripe_client: httpx.AsyncClient,
+    app: Any,
+    cluster: dict,
+    tiers: list,
+) -> None:
+    """A tenant that becomes active while its owner is on hold gets suspended by the sweep."""
+    state = app.state.cp
+    ada = await new_user(client, "ada@example.com")
+    await checkout(client, ada)
+    customer = await customer_of(app, ada)
+    r = await create_tenant(client, ada, "late")  # still provisioning when the plan ends
+    t = int(time.time())
+    await deliver_ok(stripe_client, event("invoice.paid", invoice("sub_s", customer), t))
+    gone = subscription("sub_s", customer, "canceled")
+    await deliver_ok(stripe_client, event("customer.subscription.deleted", gone, t + 1))
+    assert (await statuses(app, ada))["late"] == ("provisioning", None)
+    await set_status(app, r.json()["id"], "active")  # the provisioner finishes
+
+    fast = state.settings.model_copy(update={"billing_sweep_seconds": 0.05})
+    sweeping = AppState(settings=fast, db=state.db, sealer=state.sealer, audit=state.audit)
+    stop = await start_hook(sweeping, False)  # a worker process: the sweep, no API client
+    assert stop is not None and GATEWAY_KEY not in sweeping.extras
+    try:
+        for _ in range(100):
+            if (await statuses(app, ada))["late"] != ("active", None):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await stop()
+    assert (await statuses(app, ada))["late"] == ("suspending", "billing")
