@@ -1,0 +1,245 @@
+"""P2: `GET /api/v1/tenants` with 100,000 tenants, 50 per page, at 50 concurrent clients.
+
+Next to it, in the same run, a bare ASGI endpoint runs the very same SQL (the tenants
+service's `tenant_page` query through the same pool) and returns the JSON, with none of the
+framework, middleware, auth or validation. The ratio of the two throughputs is what the
+full stack costs. Both servers run as separate uvicorn processes; the load comes from this
+process.
+
+    .venv/bin/python bench/list_tenants.py --tenants 100000 --clients 50 --seconds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def bare_app(database_url: str):  # type: ignore[no-untyped-def]
+    """The same query as the API's list, served by a raw ASGI callable."""
+    from controlplane.db import Database, load_queries
+
+    query = load_queries("controlplane.tenants")["tenant_page"]
+    state: dict[str, Database] = {}
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    state["db"] = await Database.connect(database_url, min_size=2, max_size=20)
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await state["db"].close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        row = await state["db"].fetch_one(
+            query,
+            {
+                "status": None,
+                "node_id": None,
+                "project_id": None,
+                "owner": None,
+                "include_deleted": False,
+                "limit": 50,
+                "offset": 0,
+            },
+        )
+        assert row is not None
+        body = json.dumps(
+            {"items": row["items"], "total": row["total"], "limit": 50, "offset": 0}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def serve_bare(database_url: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(bare_app(database_url), host="127.0.0.1", port=port, log_level="warning")
+
+
+def seed(url: str, n: int) -> None:
+    node, project = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO nodes (id, name, api_url, pve_node, token_id, token_secret_sealed,"
+            " total_ram_mb, vmid_range_start, vmid_range_end, status)"
+            " VALUES (%s, 'bench', 'https://pve.invalid:8006', 'pve1', 'root@pam!b', 'v1:x',"
+            " 100000000, 100, 999999999, 'online')",
+            (node,),
+        )
+        conn.execute(
+            "INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port)"
+            " VALUES (%s, 'P', 'p', 9000, 512, 1, 8, 8080)",
+            (project,),
+        )
+        conn.execute(
+            "INSERT INTO tenants (id, name, subdomain, project_id, node_id, vmid, ip_address,"
+            " ram_mb, cores, ram_reserved, status, created_at)"
+            " SELECT gen_random_uuid(), 't' || g, 't' || g, %s, %s, 10000 + g, '10.0.0.1', 512, 1,"
+            " true, 'active', now() - make_interval(secs => g)"
+            " FROM generate_series(1, %s) g",
+            (project, node, n),
+        )
+        conn.execute("ANALYZE tenants")
+
+
+async def wait_up(url: str) -> None:
+    async with httpx.AsyncClient(timeout=1) as c:
+        for _ in range(300):
+            try:
+                await c.get(url)
+                return
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+    raise TimeoutError(url)
+
+
+async def hammer(
+    url: str, headers: dict[str, str], clients: int, seconds: float
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as c:
+        deadline = time.monotonic() + seconds
+
+        async def one() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                r = await c.get(url)
+                latencies.append(time.perf_counter() - t0)
+                errors += r.status_code != 200
+
+        started = time.monotonic()
+        await asyncio.gather(*(one() for _ in range(clients)))
+        elapsed = time.monotonic() - started
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "errors": errors,
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    from controlplane.db.embedded import start_embedded
+    from controlplane.db.migrate import migrate
+
+    pg = start_embedded(
+        Path(tempfile.mkdtemp(prefix="cp-bench-pg-")) / "data", cleanup_mode="delete"
+    )
+    with psycopg.connect(pg.get_uri(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE bench")
+    url = pg.get_uri(database="bench")
+    await migrate(url)
+    t0 = time.perf_counter()
+    seed(url, args.tenants)
+    print(f"seeded {args.tenants} tenants in {time.perf_counter() - t0:.1f} s")
+
+    token = secrets.token_urlsafe(32)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "API_TOKEN": token,
+        "ENCRYPTION_KEY": secrets.token_hex(32),
+        "JWT_SECRET": secrets.token_hex(32),
+        "RUN_WORKERS": "false",
+        "LOG_LEVEL": "WARNING",
+        "NODE_POLL_SECONDS": "3600",
+        "TENANT_POLL_SECONDS": "3600",
+    }
+    full = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controlplane.cli",
+            "serve",
+            "--port",
+            str(args.port),
+            "--no-workers",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve-bare",
+            "--database-url",
+            url,
+            "--port",
+            str(args.port + 1),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        full_url = f"http://127.0.0.1:{args.port}/api/v1/tenants?limit=50"
+        bare_url = f"http://127.0.0.1:{args.port + 1}/"
+        await wait_up(f"http://127.0.0.1:{args.port}/healthz")
+        await wait_up(bare_url)
+        auth = {"Authorization": f"Bearer {token}"}
+        await hammer(full_url, auth, args.clients, 2)  # warm-up
+        await hammer(bare_url, {}, args.clients, 2)
+        api = await hammer(full_url, auth, args.clients, args.seconds)
+        raw = await hammer(bare_url, {}, args.clients, args.seconds)
+    finally:
+        for p in (full, bare):
+            p.terminate()
+            p.wait(timeout=20)
+    print(
+        f"P2 GET /api/v1/tenants, {args.tenants} tenants, 50 per page, {args.clients} clients, {args.seconds:g} s each"
+    )
+    for name, r in (("API (full stack)", api), ("bare ASGI, same SQL", raw)):
+        print(
+            f"  {name:20s} {r['rps']:8.1f} req/s  p50 {r['p50'] * 1000:7.1f} ms  p99 {r['p99'] * 1000:7.1f} ms  errors {r['errors']}"
+        )
+    print(f"  ratio (API / bare)   {api['rps'] / raw['rps']:8.3f}  (goal >= 0.7)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--port", type=int, default=18190)
+    parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.database_url, args.port)
+    else:
+        asyncio.run(main(args))
