@@ -99,6 +99,10 @@ def main() -> None:
         cold, _, _ = run(pgdir, 18201)
         warm, cp_warm, pg_warm = run(pgdir, 18202)
     finally:
+        for p in psutil.process_iter(["cmdline"]):  # never leave a server behind
+            if p.info["cmdline"] and any(str(base) in a for a in p.info["cmdline"]):
+                with contextlib.suppress(psutil.Error):
+                    p.terminate()
         shutil.rmtree(base, ignore_errors=True)
     print("P4 start-up with embedded PostgreSQL")
     print(f"  cold start to healthy   {cold:6.2f} s   (initdb + start + migrations + app)")
