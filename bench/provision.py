@@ -30,14 +30,14 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from controlplane.app import create_app  # noqa: E402
-from controlplane.config import Settings  # noqa: E402
-from controlplane.db.embedded import start_embedded  # noqa: E402
-from controlplane.pvesim.app import create_app as create_sim_app  # noqa: E402
-from controlplane.pvesim.auth import Token  # noqa: E402
-from controlplane.pvesim.server import HttpServer  # noqa: E402
-from controlplane.pvesim.simulator import Simulator  # noqa: E402
-from controlplane.web.server import uvicorn_config  # noqa: E402
+from controlplane.app import create_app
+from controlplane.config import Settings
+from controlplane.db.embedded import start_embedded
+from controlplane.pvesim.app import create_app as create_sim_app
+from controlplane.pvesim.auth import Token
+from controlplane.pvesim.server import HttpServer
+from controlplane.pvesim.simulator import Simulator
+from controlplane.web.server import uvicorn_config
 
 TOKEN_ID, TOKEN_SECRET = "root@pam!bench", "bench-secret-0123456789"
 
@@ -46,7 +46,7 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def ideal_seconds(n: int, m: int, clone: float, start: float, concurrency: int) -> float:
@@ -97,9 +97,14 @@ async def main(args: argparse.Namespace) -> None:
             r = await api.post(
                 "/api/v1/nodes",
                 json={
-                    "name": name, "api_url": sim_server.url, "pve_node": name,
-                    "token_id": TOKEN_ID, "token_secret": TOKEN_SECRET, "verify_tls": False,
-                    "vmid_range_start": 10000 + i * 10000, "vmid_range_end": 19999 + i * 10000,
+                    "name": name,
+                    "api_url": sim_server.url,
+                    "pve_node": name,
+                    "token_id": TOKEN_ID,
+                    "token_secret": TOKEN_SECRET,
+                    "verify_tls": False,
+                    "vmid_range_start": 10000 + i * 10000,
+                    "vmid_range_end": 19999 + i * 10000,
                 },
             )
             r.raise_for_status()
@@ -139,7 +144,9 @@ async def main(args: argparse.Namespace) -> None:
             r = await api.get("/api/v1/tenants", params={"status": "active", "limit": 1})
             if r.json()["total"] >= args.tenants:
                 break
-            errors = (await api.get("/api/v1/tenants", params={"status": "error", "limit": 1})).json()
+            errors = (
+                await api.get("/api/v1/tenants", params={"status": "error", "limit": 1})
+            ).json()
             if errors["total"]:
                 raise SystemExit(f"a tenant failed: {errors['items'][0]['last_error']}")
             await asyncio.sleep(0.05)
@@ -148,16 +155,22 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.gather(*readers)
 
     ideal = ideal_seconds(args.tenants, args.nodes, args.clone, args.start, args.concurrency)
-    print(f"P1 provisioning fan-out: N={args.tenants} M={args.nodes} C={args.concurrency} "
-          f"clone={args.clone}s start={args.start}s")
+    print(
+        f"P1 provisioning fan-out: N={args.tenants} M={args.nodes} C={args.concurrency} "
+        f"clone={args.clone}s start={args.start}s"
+    )
     print(f"  wall        {wall:8.2f} s")
     print(f"  ideal       {ideal:8.2f} s")
     print(f"  ratio       {wall / ideal:8.3f}  (goal <= 1.10)")
-    print(f"  POST /tenants  p50 {percentile(post_latency, 50) * 1000:7.1f} ms  "
-          f"p99 {percentile(post_latency, 99) * 1000:7.1f} ms  (n={len(post_latency)})")
-    print(f"  GET  /tenants  p50 {percentile(get_latency, 50) * 1000:7.1f} ms  "
-          f"p99 {percentile(get_latency, 99) * 1000:7.1f} ms  (n={len(get_latency)}, "
-          f"mean {statistics.fmean(get_latency) * 1000:.1f} ms)")
+    print(
+        f"  POST /tenants  p50 {percentile(post_latency, 50) * 1000:7.1f} ms  "
+        f"p99 {percentile(post_latency, 99) * 1000:7.1f} ms  (n={len(post_latency)})"
+    )
+    print(
+        f"  GET  /tenants  p50 {percentile(get_latency, 50) * 1000:7.1f} ms  "
+        f"p99 {percentile(get_latency, 99) * 1000:7.1f} ms  (n={len(get_latency)}, "
+        f"mean {statistics.fmean(get_latency) * 1000:.1f} ms)"
+    )
     server.should_exit = True
     await serving
     await sim_server.close()
