@@ -61,6 +61,7 @@ class AuditLog:
         self._queue: asyncio.Queue[AuditEntry] = asyncio.Queue(maxsize=max_queue)
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0  # entries taken by the writer and not yet committed
         self.dropped = 0
 
     @property
@@ -91,8 +92,11 @@ class AuditLog:
         await self.flush()
 
     async def flush(self) -> None:
+        """Write everything recorded so far, including a batch the writer is busy with."""
         while not self._queue.empty():
             await self._write(self._take_batch())
+        while self._in_flight:
+            await asyncio.sleep(0.005)
 
     def _take_batch(self) -> list[AuditEntry]:
         batch = []
@@ -104,6 +108,7 @@ class AuditLog:
         while True:
             first = await self._queue.get()
             batch = [first, *self._take_batch()]
+            self._in_flight = len(batch)
             try:
                 await self._write(batch)
             except asyncio.CancelledError:
@@ -117,6 +122,8 @@ class AuditLog:
                     with contextlib.suppress(asyncio.QueueFull):
                         self._queue.put_nowait(entry)
                 await asyncio.sleep(1.0)
+            finally:
+                self._in_flight = 0
 
     async def _write(self, batch: list[AuditEntry]) -> None:
         if not batch:
