@@ -61,7 +61,8 @@ class AuditLog:
         self._queue: asyncio.Queue[AuditEntry] = asyncio.Queue(maxsize=max_queue)
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
-        self._in_flight = 0  # entries taken by the writer and not yet committed
+        self._idle = asyncio.Event()  # clear while the writer holds an uncommitted batch
+        self._idle.set()
         self.dropped = 0
 
     @property
@@ -95,8 +96,7 @@ class AuditLog:
         """Write everything recorded so far, including a batch the writer is busy with."""
         while not self._queue.empty():
             await self._write(self._take_batch())
-        while self._in_flight:
-            await asyncio.sleep(0.005)
+        await self._idle.wait()
 
     def _take_batch(self) -> list[AuditEntry]:
         batch = []
@@ -108,7 +108,7 @@ class AuditLog:
         while True:
             first = await self._queue.get()
             batch = [first, *self._take_batch()]
-            self._in_flight = len(batch)
+            self._idle.clear()
             try:
                 await self._write(batch)
             except asyncio.CancelledError:
@@ -123,7 +123,7 @@ class AuditLog:
                         self._queue.put_nowait(entry)
                 await asyncio.sleep(1.0)
             finally:
-                self._in_flight = 0
+                self._idle.set()
 
     async def _write(self, batch: list[AuditEntry]) -> None:
         if not batch:
