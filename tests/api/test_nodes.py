@@ -160,3 +160,29 @@ async def test_registration_checks_proxmox(admin: httpx.AsyncClient, pve_sim: Si
         assert "wrong-secret" not in r.text
     r = await admin.put(f"/api/v1/nodes/{node['id']}", json={"token_secret": "wrong-secret"})
     assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "token_id"
+
+
+async def test_secrets_never_reach_log_lines(
+    node_body: dict, admin: httpx.AsyncClient, app: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from controlplane.web.logs import JsonFormatter
+
+    ssh_key = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-material-xyz\n-----END OPENSSH PRIVATE KEY-----"
+    with caplog.at_level(logging.DEBUG):
+        r = await admin.post("/api/v1/nodes", json={**node_body, "ssh_private_key": ssh_key})
+        node = r.json()
+        await admin.put(f"/api/v1/nodes/{node['id']}", json={"token_secret": "wrong-secret-abc"})
+        await admin.get("/api/v1/nodes")
+        await flush_audit(app)
+    formatter = JsonFormatter()
+    text = "\n".join(formatter.format(record) for record in caplog.records)
+    assert caplog.records  # the requests were logged
+    for secret in (PVE_TOKEN_SECRET, "secret-key-material-xyz", "wrong-secret-abc"):
+        assert secret not in text
+        assert secret not in r.text
+    rows = await app.state.cp.db.fetch_all("SELECT details::text AS d FROM audit_log")  # type: ignore[attr-defined]
+    assert rows and not any(
+        PVE_TOKEN_SECRET in row["d"] or "secret-key-material" in row["d"] for row in rows
+    )
