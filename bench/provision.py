@@ -64,7 +64,7 @@ async def main(args: argparse.Namespace) -> None:
 
     node_names = tuple(f"pve{i + 1}" for i in range(args.nodes))
     sim = Simulator(
-        node_names,
+        (*node_names, "probe"),
         tokens=[Token(TOKEN_ID, TOKEN_SECRET, None)],
         task_durations={"vzclone": args.clone, "vzstart": args.start},
         node_memory_mb=1_000_000,
@@ -116,6 +116,32 @@ async def main(args: argparse.Namespace) -> None:
             r.raise_for_status()
             projects.append(r.json()["id"])
 
+        r = await api.post(
+            "/api/v1/nodes",
+            json={
+                "name": "probe",
+                "api_url": sim_server.url,
+                "pve_node": "probe",
+                "token_id": TOKEN_ID,
+                "token_secret": TOKEN_SECRET,
+                "verify_tls": False,
+                "vmid_range_start": 900000,
+                "vmid_range_end": 999999,
+            },
+        )
+        r.raise_for_status()
+        r = await api.post(
+            "/api/v1/projects",
+            json={
+                "name": "Probe",
+                "slug": "probe",
+                "ram_mb": 256,
+                "template_vmid": r.json()["templates"][0],
+            },
+        )
+        r.raise_for_status()
+        probe_project = r.json()["id"]
+
         post_latency: list[float] = []
         get_latency: list[float] = []
         done = asyncio.Event()
@@ -154,6 +180,27 @@ async def main(args: argparse.Namespace) -> None:
         done.set()
         await asyncio.gather(*readers)
 
+        # P3: while another N tenants provision, one client creates tenants one at a time
+        # (on a node of its own, so its clones do not queue behind the burst's).
+        probe_latency: list[float] = []
+        burst = asyncio.gather(*(create(args.tenants + i) for i in range(args.tenants)))
+        await asyncio.sleep(0.5)
+        probe_started = time.perf_counter()
+        i = 0
+        while time.perf_counter() - probe_started < args.probe_seconds:
+            t0 = time.perf_counter()
+            r = await api.post(
+                "/api/v1/tenants", json={"project_id": probe_project, "subdomain": f"probe{i}"}
+            )
+            probe_latency.append(time.perf_counter() - t0)
+            r.raise_for_status()
+            i += 1
+            await asyncio.sleep(0.05)
+        await burst
+        provisioning_now = (
+            await api.get("/api/v1/tenants", params={"status": "provisioning", "limit": 1})
+        ).json()["total"]
+
     ideal = ideal_seconds(args.tenants, args.nodes, args.clone, args.start, args.concurrency)
     print(
         f"P1 provisioning fan-out: N={args.tenants} M={args.nodes} C={args.concurrency} "
@@ -171,6 +218,12 @@ async def main(args: argparse.Namespace) -> None:
         f"p99 {percentile(get_latency, 99) * 1000:7.1f} ms  (n={len(get_latency)}, "
         f"mean {statistics.fmean(get_latency) * 1000:.1f} ms)"
     )
+    print(
+        f"P3 POST /tenants one at a time while {args.tenants} more provision: "
+        f"p50 {percentile(probe_latency, 50) * 1000:.1f} ms  "
+        f"p99 {percentile(probe_latency, 99) * 1000:.1f} ms  (n={len(probe_latency)}; "
+        f"{provisioning_now} still provisioning at the end)"
+    )
     server.should_exit = True
     await serving
     await sim_server.close()
@@ -184,5 +237,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--clone", type=float, default=0.5, help="seconds per clone task")
     parser.add_argument("--start", type=float, default=0.2, help="seconds per start task")
+    parser.add_argument("--probe-seconds", type=float, default=10.0, help="P3 duration")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18181")))
     asyncio.run(main(parser.parse_args()))
