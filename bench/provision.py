@@ -19,6 +19,7 @@ import asyncio
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,10 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from controlplane.app import create_app
 from controlplane.config import Settings
 from controlplane.db.embedded import start_embedded
-from controlplane.pvesim.app import create_app as create_sim_app
-from controlplane.pvesim.auth import Token
-from controlplane.pvesim.server import HttpServer
-from controlplane.pvesim.simulator import Simulator
 from controlplane.web.server import uvicorn_config
 
 TOKEN_ID, TOKEN_SECRET = "root@pam!bench", "bench-secret-0123456789"
@@ -63,20 +60,64 @@ async def main(args: argparse.Namespace) -> None:
     url = server_pg.get_uri(database="bench")
 
     node_names = tuple(f"pve{i + 1}" for i in range(args.nodes))
-    sim = Simulator(
-        (*node_names, "probe"),
-        tokens=[Token(TOKEN_ID, TOKEN_SECRET, None)],
-        task_durations={"vzclone": args.clone, "vzstart": args.start},
-        node_memory_mb=1_000_000,
+    # The simulated cluster runs in a process of its own, as a real cluster would: the
+    # control plane's load must not slow down the "Proxmox" it is measured against.
+    sim_url = f"http://127.0.0.1:{args.port + 1}"
+    sim_proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controlplane.cli",
+            "pve-sim",
+            "--http",
+            "--port",
+            str(args.port + 1),
+            "--nodes",
+            ",".join((*node_names, "probe")),
+            "--token",
+            f"{TOKEN_ID}={TOKEN_SECRET}",
+            "--node-memory-mb",
+            "1000000",
+            "--task-time",
+            f"vzclone={args.clone},vzstart={args.start}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    sim_server = await HttpServer(create_sim_app(sim)).start()
+    async with httpx.AsyncClient() as probe:
+        for _ in range(300):
+            try:
+                await probe.get(f"{sim_url}/_sim/state")
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.05)
 
     api_token = secrets.token_urlsafe(32)
+    encryption_key, jwt_secret = secrets.token_hex(32), secrets.token_hex(32)
+    worker_proc = None
+    if args.separate_worker:
+        # Production shape for heavy API traffic: API replicas without workers, plus a
+        # `controlplane worker` process; the burst of creates then never delays the workers.
+        worker_proc = subprocess.Popen(
+            [sys.executable, "-m", "controlplane.cli", "worker"],
+            env={
+                **os.environ,
+                "DATABASE_URL": url,
+                "API_TOKEN": api_token,
+                "ENCRYPTION_KEY": encryption_key,
+                "JWT_SECRET": jwt_secret,
+                "WORKER_CONCURRENCY": str(args.concurrency),
+                "NODE_POLL_SECONDS": "3600",
+                "TENANT_POLL_SECONDS": "3600",
+                "LOG_LEVEL": "WARNING",
+            },
+        )
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         api_token=api_token,
-        encryption_key=secrets.token_hex(32),
-        jwt_secret=secrets.token_hex(32),
+        encryption_key=encryption_key,
+        jwt_secret=jwt_secret,
+        run_workers=not args.separate_worker,
         database_url=url,
         worker_concurrency=args.concurrency,
         node_poll_seconds=3600,
@@ -98,7 +139,7 @@ async def main(args: argparse.Namespace) -> None:
                 "/api/v1/nodes",
                 json={
                     "name": name,
-                    "api_url": sim_server.url,
+                    "api_url": sim_url,
                     "pve_node": name,
                     "token_id": TOKEN_ID,
                     "token_secret": TOKEN_SECRET,
@@ -120,7 +161,7 @@ async def main(args: argparse.Namespace) -> None:
             "/api/v1/nodes",
             json={
                 "name": "probe",
-                "api_url": sim_server.url,
+                "api_url": sim_url,
                 "pve_node": "probe",
                 "token_id": TOKEN_ID,
                 "token_secret": TOKEN_SECRET,
@@ -202,9 +243,10 @@ async def main(args: argparse.Namespace) -> None:
         ).json()["total"]
 
     ideal = ideal_seconds(args.tenants, args.nodes, args.clone, args.start, args.concurrency)
+    where = "a separate worker process" if args.separate_worker else "workers inside serve"
     print(
         f"P1 provisioning fan-out: N={args.tenants} M={args.nodes} C={args.concurrency} "
-        f"clone={args.clone}s start={args.start}s"
+        f"clone={args.clone}s start={args.start}s, {where}"
     )
     print(f"  wall        {wall:8.2f} s")
     print(f"  ideal       {ideal:8.2f} s")
@@ -224,10 +266,13 @@ async def main(args: argparse.Namespace) -> None:
         f"p99 {percentile(probe_latency, 99) * 1000:.1f} ms  (n={len(probe_latency)}; "
         f"{provisioning_now} still provisioning at the end)"
     )
+    if worker_proc is not None:
+        worker_proc.terminate()
+        worker_proc.wait(timeout=30)
     server.should_exit = True
     await serving
-    await sim_server.close()
-    await sim.close()
+    sim_proc.terminate()
+    sim_proc.wait(timeout=30)
 
 
 if __name__ == "__main__":
@@ -237,6 +282,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--clone", type=float, default=0.5, help="seconds per clone task")
     parser.add_argument("--start", type=float, default=0.2, help="seconds per start task")
+    parser.add_argument(
+        "--separate-worker", action="store_true", help="workers in their own process"
+    )
     parser.add_argument("--probe-seconds", type=float, default=10.0, help="P3 duration")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18181")))
     asyncio.run(main(parser.parse_args()))
