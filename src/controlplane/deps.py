@@ -25,7 +25,7 @@ _bearer = HTTPBearer(auto_error=False, description="The admin API token (API_TOK
 WWW_AUTH = {"WWW-Authenticate": 'Bearer realm="controlplane"'}
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.cp
     return state
 
@@ -33,15 +33,15 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_db(state: StateDep) -> Database:
+async def get_db(state: StateDep) -> Database:
     return state.db
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_sealer(state: StateDep) -> Sealer:
+async def get_sealer(state: StateDep) -> Sealer:
     return state.sealer
 
 
@@ -63,7 +63,7 @@ class Actor:
         return self.label if self.id is None else f"{self.kind}:{self.id}"
 
 
-def require_admin(
+async def require_admin(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
@@ -122,7 +122,7 @@ class Auditor:
         )
 
 
-def get_auditor(state: StateDep, request: Request) -> Auditor:
+async def get_auditor(state: StateDep, request: Request) -> Auditor:
     return Auditor(state.audit, request)
 
 

@@ -128,7 +128,7 @@ async def test_unknown_email_still_runs_argon2(client: httpx.AsyncClient, app: o
     """The dummy hash makes an unknown e-mail cost one verification, like a real one."""
     from controlplane.auth.deps import get_hasher
 
-    hasher = get_hasher(app.state.cp)  # type: ignore[attr-defined]
+    hasher = await get_hasher(app.state.cp)  # type: ignore[attr-defined]
     calls = []
     original = hasher.verify
 

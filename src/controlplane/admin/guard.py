@@ -97,7 +97,7 @@ async def guard(request: Request, state: StateDep) -> None:
         raise Forbidden("missing or invalid CSRF token; reload the page and try again")
 
 
-def require_session(request: Request) -> AdminSession:
+async def require_session(request: Request) -> AdminSession:
     session: AdminSession | None = getattr(request.state, "admin_session", None)
     if session is None:
         raise login_required(request)

@@ -59,14 +59,14 @@ def actor_for(user_id: object, email: str | None = None) -> Actor:
     return Actor(kind="user", id=str(user_id), label=email or str(user_id))
 
 
-def user_actor(user: UserDep) -> Actor:
+async def user_actor(user: UserDep) -> Actor:
     return actor_for(user["id"], user["email"])
 
 
 UserActorDep = Annotated[Actor, Depends(user_actor)]
 
 
-def get_hasher(state: StateDep) -> Hasher:
+async def get_hasher(state: StateDep) -> Hasher:
     """The process's password hasher (built on first use, kept in the app state)."""
     hasher = state.extras.get("password_hasher")
     if hasher is None:

@@ -22,8 +22,8 @@ OFFLINE_AFTER = 3
 
 
 async def poll_node(db: Database, registry: ProxmoxRegistry, node: dict[str, Any]) -> None:
-    client = registry.client(node)
     try:
+        client = registry.client(node)  # a row whose secret cannot be opened fails here
         version = await client.version()
         status = await client.node_status(node["pve_node"])
         containers = await client.list_containers(node["pve_node"])

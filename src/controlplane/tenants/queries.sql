@@ -49,21 +49,27 @@ SELECT * FROM tenants
 WHERE id = %(id)s AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
 
 -- name: tenant_page
-WITH filtered AS (
-    SELECT id, name, subdomain, status, project_id, node_id, owner_user_id, vmid, ip_address,
-           ram_mb, cores, step, last_error, error_step, attempts, config_pending, health,
-           observed, observed_at, created_at, updated_at, deleted_at
-    FROM tenants
-    WHERE (%(status)s::text IS NULL OR status = %(status)s)
-      AND (%(include_deleted)s OR status <> 'deleted' OR %(status)s::text = 'deleted')
-      AND (%(node_id)s::uuid IS NULL OR node_id = %(node_id)s)
-      AND (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
-      AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
-)
-SELECT (SELECT count(*) FROM filtered) AS total,
-       coalesce((SELECT json_agg(p) FROM (
-           SELECT * FROM filtered ORDER BY created_at DESC, id DESC
-           LIMIT %(limit)s OFFSET %(offset)s) p), '[]'::json) AS items
+-- The page walks the (created_at, id) index and stops after `limit` rows; the total is a
+-- separate count with the same filters (no wide CTE materialised for both).
+SELECT
+    (SELECT count(*) FROM tenants
+     WHERE (%(status)s::text IS NULL OR status = %(status)s)
+       AND (%(include_deleted)s OR status <> 'deleted' OR %(status)s::text = 'deleted')
+       AND (%(node_id)s::uuid IS NULL OR node_id = %(node_id)s)
+       AND (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
+       AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)) AS total,
+    coalesce((SELECT json_agg(p) FROM (
+        SELECT id, name, subdomain, status, project_id, node_id, owner_user_id, vmid, ip_address,
+               ram_mb, cores, step, last_error, error_step, attempts, config_pending, health,
+               observed, observed_at, created_at, updated_at, deleted_at
+        FROM tenants
+        WHERE (%(status)s::text IS NULL OR status = %(status)s)
+          AND (%(include_deleted)s OR status <> 'deleted' OR %(status)s::text = 'deleted')
+          AND (%(node_id)s::uuid IS NULL OR node_id = %(node_id)s)
+          AND (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
+          AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
+        ORDER BY created_at DESC, id DESC
+        LIMIT %(limit)s OFFSET %(offset)s) p), '[]'::json) AS items
 
 -- name: tenant_transition
 -- The one compare-and-swap every API transition goes through. A suspension remembers who
