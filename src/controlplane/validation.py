@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _FINGERPRINT = re.compile(r"^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
@@ -93,3 +94,17 @@ TokenId = Annotated[
     ),
 ]
 Fingerprint = Annotated[str, Field(pattern=_FINGERPRINT.pattern, description="SHA-256, AA:BB:..")]
+
+
+_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$")
+
+
+def _not_a_timestamp(value: object) -> object:
+    # Lax validation (query strings) would read "1700000000" or "-2e-309" as Unix time.
+    if isinstance(value, str | int | float) and _NUMBER.match(str(value)):
+        raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
+    return value
+
+
+# A date-time query parameter: ISO 8601 only, as the OpenAPI says (format: date-time).
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_timestamp)]

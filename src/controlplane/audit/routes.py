@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from controlplane.db import load_queries
 from controlplane.deps import AdminDep, DbDep
+from controlplane.validation import IsoDateTime
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
@@ -29,7 +30,7 @@ class AuditPublic(BaseModel):
     request_id: str | None
 
 
-@router.get("", response_model=Page[AuditPublic], responses=error_responses(401, 422))
+@router.get("", response_model=Page[AuditPublic], responses=error_responses(401, 403, 422))
 async def list_audit(
     db: DbDep,
     _: AdminDep,
@@ -38,8 +39,8 @@ async def list_audit(
     action: Annotated[str | None, Query(max_length=100)] = None,
     target_type: Annotated[str | None, Query(max_length=50)] = None,
     target_id: Annotated[str | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
 ) -> dict[str, Any]:
     row = await db.fetch_one(
         _Q["audit_page"],

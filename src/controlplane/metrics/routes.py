@@ -22,7 +22,7 @@ _bearer = HTTPBearer(
 )
 
 
-def require_metrics_reader(
+async def require_metrics_reader(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

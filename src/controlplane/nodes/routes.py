@@ -16,7 +16,7 @@ from controlplane.web.pagination import Page, PageDep
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
-@router.get("", response_model=Page[NodePublic], responses=error_responses(401, 422))
+@router.get("", response_model=Page[NodePublic], responses=error_responses(401, 403, 422))
 async def list_nodes(
     db: DbDep,
     _: AdminDep,
@@ -30,7 +30,7 @@ async def list_nodes(
     "",
     status_code=201,
     response_model=NodePublic,
-    responses=error_responses(400, 401, 409, 422, 502),
+    responses=error_responses(400, 401, 403, 409, 422, 502),
 )
 async def create_node(
     body: NodeCreate, state: StateDep, actor: AdminDep, audit: AuditDep, response: Response
@@ -47,13 +47,15 @@ async def create_node(
     return service.public(row)
 
 
-@router.get("/{node_id}", response_model=NodePublic, responses=error_responses(401, 404, 422))
+@router.get("/{node_id}", response_model=NodePublic, responses=error_responses(401, 403, 404, 422))
 async def get_node(node_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
     return service.public(await service.get_node(db, node_id))
 
 
 @router.put(
-    "/{node_id}", response_model=NodePublic, responses=error_responses(400, 401, 404, 409, 422, 502)
+    "/{node_id}",
+    response_model=NodePublic,
+    responses=error_responses(400, 401, 403, 404, 409, 422, 502),
 )
 async def update_node(
     node_id: UUID, body: NodeUpdate, state: StateDep, actor: AdminDep, audit: AuditDep
@@ -75,7 +77,7 @@ async def update_node(
     return service.public(row)
 
 
-@router.delete("/{node_id}", status_code=204, responses=error_responses(401, 404, 409, 422))
+@router.delete("/{node_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
 async def delete_node(node_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> Response:
     await service.delete_node(db, node_id)
     audit(actor, "node.delete", "node", node_id)

@@ -18,6 +18,16 @@ from controlplane.validation import (
 )
 
 Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+def _header_safe(value: str) -> str:
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise ValueError("must be printable ASCII without spaces (Proxmox token secrets are UUIDs)")
+    return value
+
+
+# It travels in the Authorization header to Proxmox, where only ASCII can go.
+TokenSecret = Annotated[Secret, AfterValidator(_header_safe)]
 VmId = Annotated[int, Field(ge=100, le=999_999_999)]
 
 
@@ -30,7 +40,7 @@ class NodeCreate(_Strict):
     api_url: HttpUrl = Field(description="Proxmox API base, e.g. https://pve1.example:8006")
     pve_node: PveNodeName = Field(description="The node's name inside Proxmox")
     token_id: TokenId = Field(description="user@realm!tokenname")
-    token_secret: Secret = Field(description="Write-only; sealed at rest, never returned")
+    token_secret: TokenSecret = Field(description="Write-only; sealed at rest, never returned")
     tls_fingerprint: Annotated[Fingerprint | None, AfterValidator(normalise_fingerprint)] = None
     verify_tls: bool = True
     total_ram_mb: Annotated[int, Field(ge=64, le=2**31 - 1)] | None = Field(
@@ -60,7 +70,7 @@ class NodeUpdate(_Strict):
     api_url: HttpUrl | None = None
     pve_node: PveNodeName | None = None
     token_id: TokenId | None = None
-    token_secret: Secret | None = None
+    token_secret: TokenSecret | None = None
     tls_fingerprint: Annotated[Fingerprint | None, AfterValidator(normalise_fingerprint)] = None
     verify_tls: bool | None = None
     total_ram_mb: Annotated[int, Field(ge=64, le=2**31 - 1)] | None = None

@@ -16,13 +16,16 @@ from controlplane.web.pagination import Page, PageDep
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
 
-@router.get("", response_model=Page[ProjectPublic], responses=error_responses(401, 422))
+@router.get("", response_model=Page[ProjectPublic], responses=error_responses(401, 403, 422))
 async def list_projects(db: DbDep, _: AdminDep, page: PageDep) -> dict[str, Any]:
     return await service.list_projects(db, limit=page.limit, offset=page.offset)
 
 
 @router.post(
-    "", status_code=201, response_model=ProjectPublic, responses=error_responses(400, 401, 409, 422)
+    "",
+    status_code=201,
+    response_model=ProjectPublic,
+    responses=error_responses(400, 401, 403, 409, 422),
 )
 async def create_project(
     body: ProjectCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
@@ -33,7 +36,9 @@ async def create_project(
     return row
 
 
-@router.get("/{project_id}", response_model=ProjectPublic, responses=error_responses(401, 404, 422))
+@router.get(
+    "/{project_id}", response_model=ProjectPublic, responses=error_responses(401, 403, 404, 422)
+)
 async def get_project(project_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
     return await service.get_project(db, project_id)
 
@@ -41,7 +46,7 @@ async def get_project(project_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any
 @router.put(
     "/{project_id}",
     response_model=ProjectPublic,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_project(
     project_id: UUID, body: ProjectUpdate, db: DbDep, actor: AdminDep, audit: AuditDep
@@ -51,7 +56,7 @@ async def update_project(
     return row
 
 
-@router.delete("/{project_id}", status_code=204, responses=error_responses(401, 404, 409, 422))
+@router.delete("/{project_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
 async def delete_project(project_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> Response:
     await service.delete_project(db, project_id)
     audit(actor, "project.delete", "project", project_id)

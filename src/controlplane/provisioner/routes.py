@@ -30,14 +30,14 @@ class OrphanList(BaseModel):
     total: int
 
 
-@router.get("", response_model=OrphanList, responses=error_responses(401))
+@router.get("", response_model=OrphanList, responses=error_responses(401, 403))
 async def list_orphans(state: StateDep, _: AdminDep) -> dict[str, Any]:
     items = await find_orphans(state.db, state.extras["proxmox_registry"])
     return {"items": items, "total": len(items)}
 
 
 @router.delete(
-    "/{node_id}/{vmid}", status_code=204, responses=error_responses(401, 404, 409, 422, 502)
+    "/{node_id}/{vmid}", status_code=204, responses=error_responses(401, 403, 404, 409, 422, 502)
 )
 async def delete_orphan(
     node_id: UUID,

@@ -92,7 +92,7 @@ async def jwks(state: StateDep, sealer: SealerDep, response: Response) -> dict[s
 @router.post(
     "/api/v1/sso/redeem",
     response_model=SsoClaims,
-    responses=error_responses(401, 409, 422),
+    responses=error_responses(400, 401, 409, 422),
 )
 async def redeem(body: SsoRedeem, state: StateDep, settings: SettingsDep) -> dict[str, Any]:
     """For tenant apps that want each SSO token used once: the first call with a token

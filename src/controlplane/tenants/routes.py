@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
     "",
     status_code=202,
     response_model=TenantPublic,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def create_tenant(
     body: TenantCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
@@ -58,7 +58,7 @@ async def create_tenant(
     return row
 
 
-@router.get("", response_model=Page[TenantPublic], responses=error_responses(401, 422))
+@router.get("", response_model=Page[TenantPublic], responses=error_responses(401, 403, 422))
 async def list_tenants(
     db: DbDep,
     _: AdminDep,
@@ -81,13 +81,17 @@ async def list_tenants(
     )
 
 
-@router.get("/{tenant_id}", response_model=TenantDetail, responses=error_responses(401, 404, 422))
+@router.get(
+    "/{tenant_id}", response_model=TenantDetail, responses=error_responses(401, 403, 404, 422)
+)
 async def get_tenant(tenant_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
     return await service.get_tenant(db, tenant_id)
 
 
 @router.put(
-    "/{tenant_id}", response_model=TenantPublic, responses=error_responses(400, 401, 404, 409, 422)
+    "/{tenant_id}",
+    response_model=TenantPublic,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_tenant(
     tenant_id: UUID, body: TenantUpdate, db: DbDep, actor: AdminDep, audit: AuditDep
@@ -122,7 +126,7 @@ for _name, _call in (
         methods=["POST"],
         status_code=202,
         response_model=TenantPublic,
-        responses=error_responses(401, 404, 409, 422),
+        responses=error_responses(401, 403, 404, 409, 422),
         summary=f"{_name.capitalize()} a tenant",
     )
 
@@ -131,7 +135,7 @@ for _name, _call in (
     "/{tenant_id}",
     status_code=202,
     response_model=TenantPublic,
-    responses=error_responses(401, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def delete_tenant(
     tenant_id: UUID,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Query
 from controlplane.deps import AdminDep, AuditDep, DbDep
 from controlplane.users import service
 from controlplane.users.schemas import UserPublic, UserStatus
+from controlplane.validation import IsoDateTime
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
@@ -26,7 +26,7 @@ async def list_users(
         str | None, Query(max_length=254, description="Part of the e-mail, any case")
     ] = None,
     status: UserStatus | None = None,
-    created_since: datetime | None = None,
+    created_since: IsoDateTime | None = None,
 ) -> dict[str, Any]:
     return await service.list_users(
         db,

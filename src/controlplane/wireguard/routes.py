@@ -37,7 +37,7 @@ def _filename(name: str, suffix: str) -> str:
     return f"wg-{safe}.{suffix}"
 
 
-@router.get("", response_model=Page[PeerPublic], responses=error_responses(401, 404, 422))
+@router.get("", response_model=Page[PeerPublic], responses=error_responses(401, 403, 404, 422))
 async def list_peers(
     state: StateDep,
     _: WgAdminDep,
@@ -61,7 +61,7 @@ async def list_peers(
     "",
     status_code=201,
     response_model=PeerPublic,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def create_peer(
     body: PeerCreate, state: StateDep, actor: WgAdminDep, audit: AuditDep, response: Response
@@ -79,7 +79,7 @@ async def create_peer(
     return row
 
 
-@router.get("/{peer_id}", response_model=PeerPublic, responses=error_responses(401, 404, 422))
+@router.get("/{peer_id}", response_model=PeerPublic, responses=error_responses(401, 403, 404, 422))
 async def get_peer(peer_id: UUID, state: StateDep, _: WgAdminDep) -> dict[str, Any]:
     return await service.get_peer(state.db, state.settings, peer_id)
 
@@ -87,7 +87,7 @@ async def get_peer(peer_id: UUID, state: StateDep, _: WgAdminDep) -> dict[str, A
 @router.put(
     "/{peer_id}",
     response_model=PeerPublic,
-    responses=error_responses(400, 401, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
     summary="Update a peer's name, allowed IPs or notes",
 )
 async def update_peer(
@@ -99,7 +99,7 @@ async def update_peer(
     return row
 
 
-@router.delete("/{peer_id}", status_code=204, responses=error_responses(401, 404, 422))
+@router.delete("/{peer_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
 async def delete_peer(
     peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
 ) -> Response:
@@ -115,7 +115,7 @@ async def delete_peer(
 
 
 @router.post(
-    "/{peer_id}/enable", response_model=PeerPublic, responses=error_responses(401, 404, 422)
+    "/{peer_id}/enable", response_model=PeerPublic, responses=error_responses(401, 403, 404, 422)
 )
 async def enable_peer(
     peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
@@ -126,7 +126,7 @@ async def enable_peer(
 
 
 @router.post(
-    "/{peer_id}/disable", response_model=PeerPublic, responses=error_responses(401, 404, 422)
+    "/{peer_id}/disable", response_model=PeerPublic, responses=error_responses(401, 403, 404, 422)
 )
 async def disable_peer(
     peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
@@ -141,7 +141,7 @@ async def disable_peer(
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {}}, "description": "The peer's wg-quick file"},
-        **error_responses(401, 404, 409, 422),
+        **error_responses(401, 403, 404, 409, 422),
     },
     summary="The peer's wg-quick config file (409 when the peer brought its own key)",
 )
@@ -169,7 +169,7 @@ async def peer_config(
             "content": {"image/png": {}, "image/svg+xml": {}},
             "description": "The config file as a QR code: PNG, or SVG on request",
         },
-        **error_responses(401, 404, 409, 422),
+        **error_responses(401, 403, 404, 409, 422),
     },
     summary="The config file as a QR code (PNG; SVG with ?format=svg or Accept: image/svg+xml)",
 )
