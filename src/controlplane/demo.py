@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import shutil
 import signal
+import socket
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,8 +118,91 @@ async def seed(
         r.raise_for_status()
 
 
+def _free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))  # plain bind: fails while anyone holds it
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _launch_caddy(workdir: Path) -> tuple[subprocess.Popen[bytes], int, int] | None:
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        return None
+    admin_port, http_port = _free_port(2019), _free_port(8081)
+    workdir.mkdir(parents=True, exist_ok=True)
+    boot = {
+        "admin": {"listen": f"127.0.0.1:{admin_port}", "config": {"persist": False}},
+        "apps": {
+            "http": {
+                "servers": {
+                    "edge": {
+                        "listen": [f"127.0.0.1:{http_port}"],
+                        "automatic_https": {"disable": True},
+                        "routes": [
+                            {
+                                "@id": "fallback",
+                                "handle": [
+                                    {
+                                        "handler": "static_response",
+                                        "status_code": 404,
+                                        "body": "unknown host",
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                }
+            }
+        },
+    }
+    (workdir / "caddy.json").write_text(json.dumps(boot))
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(workdir / "data"),
+        "XDG_CONFIG_HOME": str(workdir / "cfg"),
+    }
+    proc = subprocess.Popen(  # noqa: S603 - the caddy on PATH, fixed arguments
+        [caddy, "run", "--config", str(workdir / "caddy.json")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "caddy.log").open("wb"),
+    )
+    return proc, admin_port, http_port
+
+
+async def start_demo_caddy(workdir: Path) -> tuple[subprocess.Popen[bytes], int, int] | None:
+    """A local Caddy (when installed) so tenants answer at http://{subdomain}.localhost:PORT."""
+    launched = await asyncio.to_thread(_launch_caddy, workdir)
+    if launched is None:
+        return None
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                await client.get(f"http://127.0.0.1:{launched[1]}/config/")
+                return launched
+            except httpx.HTTPError:
+                await asyncio.sleep(0.05)
+    launched[0].terminate()
+    return None
+
+
 async def run_demo(settings: Settings, *, database_url: str, host: str, port: int) -> None:
     assert settings.api_token is not None
+    caddy = None
+    if not settings.caddy_admin_url:
+        caddy = await start_demo_caddy(Path(settings.embedded_pg_dir).parent / "caddy")
+        if caddy is not None:
+            settings = settings.model_copy(
+                update={
+                    "caddy_admin_url": f"http://127.0.0.1:{caddy[1]}",
+                    "caddy_listen": [f"127.0.0.1:{caddy[2]}"],
+                    "caddy_automatic_https": False,
+                    "caddy_reconcile_seconds": 5.0,
+                }
+            )
     secret = settings.encryption_key_bytes.hex()[:36]  # stable across runs, never shown
     nodes = ("pve1", "pve2")
     sim, sim_server = await start_demo_cluster(nodes=nodes, secret=secret)
@@ -147,6 +236,12 @@ async def run_demo(settings: Settings, *, database_url: str, host: str, port: in
                     f"  dashboard:  {local}/admin",
                     f"  admin token: {token}",
                     f"  Proxmox simulator: {sim_server.url} (nodes {', '.join(nodes)})",
+                    (
+                        f"  tenant apps: http://<subdomain>.{settings.base_domain}:{caddy[2]}/"
+                        " (through Caddy)"
+                        if caddy
+                        else "  tenant apps: install Caddy (Debian: caddy) to reach them by name"
+                    ),
                     "",
                     "Create a tenant (in the default project) and watch it become active:",
                     f"  export API_TOKEN={token}",
@@ -167,6 +262,9 @@ async def run_demo(settings: Settings, *, database_url: str, host: str, port: in
             await asyncio.wait_for(serving, timeout=15)
         for ssh in ssh_servers:
             await ssh.close()
+        if caddy is not None:
+            caddy[0].terminate()
+            caddy[0].wait(timeout=10)
         await sim_server.close()
         with contextlib.suppress(Exception):
             await sim.close()  # type: ignore[attr-defined]
