@@ -108,3 +108,14 @@ def _not_a_timestamp(value: object) -> object:
 
 # A date-time query parameter: ISO 8601 only, as the OpenAPI says (format: date-time).
 IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_timestamp)]
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refused here, the field named, not a 500 later.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\x00) characters")
+    return value
+
+
+# Free text that is stored: anything printable or not, but no NUL.
+Storable = AfterValidator(_storable)

@@ -49,6 +49,11 @@ def proof_settings(database_url: str, uapi_dir: Path, stripe_url: str, **extra: 
         wg_endpoint=ENDPOINT,
         wg_interface="wgcp-none",  # no such interface: the syncer idles
         wg_uapi_dir=str(uapi_dir),
+        # Background loops stay quiet, so a table changes only when a request changes it.
+        node_poll_seconds=3600.0,
+        reconcile_seconds=86400.0,
+        wg_sync_seconds=86400.0,
+        billing_sweep_seconds=86400.0,
         **extra,
     )
 
@@ -80,7 +85,8 @@ class World:
     http: httpx.AsyncClient  # no credentials of its own: each request says who it is
     principals: dict[str, Principal]
     ids: dict[str, str]
-    session: Browser  # the dashboard tab (with its CSRF token), for set-up only
+    session: Browser  # the dashboard tab, with its CSRF token
+    sim: SimHandle
 
     @property
     def db(self) -> Any:
@@ -194,7 +200,7 @@ async def world(app: Any, pve_sim: SimHandle) -> AsyncIterator[World]:
             "a": Principal("a", bearer(tokens_a["access_token"]), user_a["id"]),
             "b": Principal("b", bearer(tokens_b["access_token"]), user_b["id"]),
         }
-        w = World(app, http, principals, {}, session)
+        w = World(app, http, principals, {}, session, pve_sim)
         w.ids.update(
             node_id=node["id"],
             project_id=project_id,
@@ -204,6 +210,7 @@ async def world(app: Any, pve_sim: SimHandle) -> AsyncIterator[World]:
             peer_id=peer_id,
             passkey_id=str(passkey_id),
             missing=str(uuid.uuid4()),
+            refresh_a=tokens_a["refresh_token"],
         )
         r = await http.post(
             "/api/v1/tenants", json={"subdomain": "busy", "project_id": project_id}, headers=admin

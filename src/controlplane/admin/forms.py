@@ -58,8 +58,17 @@ def to_data(
     return data
 
 
+def _garbled(value: Any) -> bool:
+    texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return any(isinstance(text, str) and "\ufffd" in text for text in texts)
+
+
 def validate(model: type[M], data: dict[str, Any]) -> M:
     """Validate in lax mode (form values are text); raise FormErrors naming the fields."""
+    # Starlette decodes invalid UTF-8 in a form to U+FFFD: refuse it rather than store it.
+    garbled = {key: "is not valid UTF-8 text" for key, value in data.items() if _garbled(value)}
+    if garbled:
+        raise FormErrors(garbled)
     try:
         return model.model_validate(data, strict=False)
     except ValidationError as exc:

@@ -13,11 +13,12 @@ from controlplane.validation import (
     Fingerprint,
     HttpUrl,
     PveNodeName,
+    Storable,
     TokenId,
     normalise_fingerprint,
 )
 
-Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+Secret = Annotated[str, Field(min_length=1, max_length=4096), Storable]
 
 
 def _header_safe(value: str) -> str:
@@ -48,13 +49,13 @@ class NodeCreate(_Strict):
     )
     vmid_range_start: VmId = 10000
     vmid_range_end: VmId = 19999
-    ssh_host: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    ssh_host: Annotated[str, Field(min_length=1, max_length=253), Storable] | None = None
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     ssh_user: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] = (
         "root"
     )
     ssh_private_key: Secret | None = Field(None, description="Write-only OpenSSH/PEM private key")
-    ssh_host_key: Annotated[str, Field(max_length=4096)] | None = Field(
+    ssh_host_key: Annotated[str, Field(max_length=4096), Storable] | None = Field(
         None, description="The node's SSH host public key (pinned)"
     )
 
@@ -76,13 +77,13 @@ class NodeUpdate(_Strict):
     total_ram_mb: Annotated[int, Field(ge=64, le=2**31 - 1)] | None = None
     vmid_range_start: VmId | None = None
     vmid_range_end: VmId | None = None
-    ssh_host: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    ssh_host: Annotated[str, Field(min_length=1, max_length=253), Storable] | None = None
     ssh_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     ssh_user: (
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] | None
     ) = None
     ssh_private_key: Secret | None = None
-    ssh_host_key: Annotated[str, Field(max_length=4096)] | None = None
+    ssh_host_key: Annotated[str, Field(max_length=4096), Storable] | None = None
 
 
 class NodePublic(BaseModel):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from controlplane.validation import DnsName
+from controlplane.validation import DnsName, Storable
 
 _HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -39,7 +39,7 @@ class BillingTier(_Strict):
     """One plan a user can subscribe to, and what it allows."""
 
     name: DnsName = Field(description="Short identifier, e.g. `basic`")
-    label: Annotated[str, Field(min_length=1, max_length=60)]
+    label: Annotated[str, Field(min_length=1, max_length=60), Storable]
     max_tenants: Annotated[int, Field(ge=0, le=100_000)]
     max_ram_mb: Annotated[int, Field(ge=16, le=16_777_216)] = Field(
         description="RAM all of a user's tenants may use together"

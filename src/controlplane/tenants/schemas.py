@@ -8,12 +8,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlplane.validation import Subdomain
+from controlplane.validation import Storable, Subdomain
 
 TenantStatus = Literal[
     "provisioning", "active", "suspending", "suspended", "resuming", "error", "deleting", "deleted"
 ]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Name = Annotated[str, Field(min_length=1, max_length=100), Storable]
 
 
 class _Strict(BaseModel):

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from controlplane.tenants.schemas import TenantStatus
-from controlplane.validation import DnsName, Subdomain
+from controlplane.validation import DnsName, Storable, Subdomain
 
 _LOCAL = re.compile(r"^[^\s@\"(),:;<>\[\]\\]+$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -68,7 +68,7 @@ class UserTenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     subdomain: Subdomain
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=100), Storable] | None = None
     project: DnsName | None = Field(None, description="Project slug; the default project if absent")
 
 

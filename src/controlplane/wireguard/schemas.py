@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from controlplane.validation import Storable
 from controlplane.wireguard.keys import check_key
 
 MAX_ALLOWED_IPS = 64
@@ -58,7 +59,7 @@ Networks = Annotated[
     AfterValidator(_unique),
 ]
 PeerName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
-Notes = Annotated[str, Field(max_length=2000)]
+Notes = Annotated[str, Field(max_length=2000), Storable]
 # UUIDs arrive as JSON strings, which strict mode would refuse.
 LaxUuid = Annotated[UUID, Field(strict=False)]
 
