@@ -45,3 +45,5 @@ def configure_logging(level: str = "INFO") -> None:
         logger.propagate = True
     # Our middleware logs each request with its id; uvicorn's access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request it sends at INFO (Proxmox polls, Caddy calls): too chatty.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
