@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -176,7 +178,9 @@ def seed_world(client: Any, sim: Any, admin_token: str) -> World:
         client.post("/api/v1/user/tenants", json={"subdomain": "fuzzed"}, headers=bearer), 202
     )
     other = ok(client.post("/api/v1/tenants", json={"subdomain": "theirs"}, headers=admin), 202)
+    peer = ok(client.post("/api/v1/wireguard/peers", json={"name": "laptop"}, headers=admin), 201)
     ids = {
+        "peer_id": peer["id"],
         "node_id": node["id"],
         "project_id": project["id"],
         "user_id": user["id"],
@@ -311,25 +315,19 @@ async def _set_tiers(database_url: str) -> None:
 @contextmanager
 def fuzz_target(database_url: str, **overrides: Any) -> Iterator[tuple[Any, World]]:
     """A seeded app on its own database, its lifespan in schemathesis's loop thread, with
-    billing on against the local Stripe stand-in (tests/billing/fakestripe.py)."""
+    every integration on, as in the other proof suites: billing against the local Stripe
+    stand-in (tests/billing/fakestripe.py), WireGuard without a device."""
     from controlplane.app import create_app
     from controlplane.nodes.verifier import verify_node
-    from tests.auth.conftest import user_settings
-    from tests.billing.conftest import SK, WHSEC
+    from tests.billing.conftest import SK
     from tests.billing.fakestripe import FakeStripe, serve
     from tests.conftest import ADMIN_TOKEN
+    from tests.proof.conftest import proof_settings
 
     fake = FakeStripe(api_key=SK, prices={"price_basic", "price_pro"})
     stripe_server = serve(fake)
-    settings = user_settings(
-        database_url,
-        rate_limit_auth="100000/minute",
-        rate_limit_api="100000/minute",
-        stripe_secret_key=SK,
-        stripe_webhook_secret=WHSEC,
-        stripe_api_base=fake.url,
-        **overrides,
-    )
+    uapi_dir = Path(tempfile.mkdtemp(prefix="cp-fuzz-wg-"))  # empty: WireGuard on, no device
+    settings = proof_settings(database_url, uapi_dir, fake.url, **overrides)
     asyncio.run(_set_tiers(database_url))
     try:
         with simulator() as sim:
@@ -344,3 +342,4 @@ def fuzz_target(database_url: str, **overrides: Any) -> Iterator[tuple[Any, Worl
     finally:
         stripe_server.shutdown()
         stripe_server.server_close()
+        uapi_dir.rmdir()
