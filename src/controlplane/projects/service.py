@@ -45,6 +45,16 @@ async def find_project(db: Database, slug: str | None) -> dict[str, Any]:
     return row
 
 
+async def project_for_tenant(db: Database, project_id: uuid.UUID | None) -> dict[str, Any]:
+    """The project a new tenant asks for by id, or the default one; 404 names `project_id`."""
+    try:
+        if project_id is None:
+            return await find_project(db, None)
+        return await get_project(db, project_id)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="project_id") from None
+
+
 async def list_projects(db: Database, *, limit: int, offset: int) -> dict[str, Any]:
     row = await db.fetch_one(_Q["project_page"], {"limit": limit, "offset": offset})
     assert row is not None

@@ -119,23 +119,6 @@ RETURNING t.id, t.node_id, t.vmid, t.ip_address, p.app_port, p.health_path
 UPDATE tenants SET observed = %(observed)s, health = %(health)s
 WHERE id = %(id)s
 
--- name: free_vmid
--- The lowest free VMID in the range: the start, or just after a used one.
-SELECT min(c) AS vmid
-FROM (
-    SELECT %(start)s::int AS c
-    UNION ALL
-    SELECT u.v + 1 FROM (
-        SELECT vmid AS v FROM tenants
-        WHERE status <> 'deleted' AND vmid BETWEEN %(start)s AND %(end)s
-        UNION SELECT unnest(%(avoid)s::int[])
-    ) u
-) cand
-WHERE c BETWEEN %(start)s AND %(end)s
-  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.vmid = cand.c AND t.status <> 'deleted')
-  AND NOT (c = ANY (%(avoid)s::int[]))
-
-
 -- name: pending_work
 SELECT count(*) AS n FROM tenants
 WHERE status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR config_pending

@@ -24,6 +24,7 @@ from controlplane.proxmox import (
     ProxmoxNotFoundError,
     ProxmoxNotRunningError,
 )
+from controlplane.tenants.service import next_free_vmid
 
 log = logging.getLogger(__name__)
 TAG = "controlplane"
@@ -122,9 +123,8 @@ async def _move_to_free_vmid(
     resources = await client.cluster_resources(type="vm")
     taken = sorted({int(r["vmid"]) for r in resources if "vmid" in r} | {tenant["vmid"]})
     node = await ctx.node(tenant["node_id"])
-    vmid = await ctx.db.fetch_val(
-        Q["free_vmid"],
-        {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": taken},
+    vmid = await next_free_vmid(
+        ctx.db, start=node["vmid_range_start"], end=node["vmid_range_end"], avoid=taken
     )
     if vmid is None:
         raise PermanentStep(f"no free VMID left in node {node['name']}'s range")

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from controlplane.deps import AdminDep, AuditDep, DbDep
-from controlplane.projects.service import find_project, get_project
+from controlplane.projects.service import project_for_tenant
 from controlplane.tenants import service
 from controlplane.tenants.schemas import (
     TenantCreate,
@@ -17,7 +17,7 @@ from controlplane.tenants.schemas import (
     TenantStatus,
     TenantUpdate,
 )
-from controlplane.web.errors import NotFound, error_responses
+from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
@@ -32,13 +32,7 @@ router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 async def create_tenant(
     body: TenantCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
 ) -> dict[str, Any]:
-    try:
-        if body.project_id is None:
-            project = await find_project(db, None)
-        else:
-            project = await get_project(db, body.project_id)
-    except NotFound as exc:
-        raise NotFound(exc.message, field="project_id") from None
+    project = await project_for_tenant(db, body.project_id)
     row = await service.create_tenant(
         db,
         project=project,

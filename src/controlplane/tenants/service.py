@@ -114,10 +114,7 @@ async def _create_once(
         if node is None:
             where = f"node {node_id}" if node_id else f"any online node holding template {template}"
             raise NoCapacity(f"no room for {ram} MB on {where}; add capacity or free some")
-        vmid = await tx.fetch_val(
-            _Q["vmid_next_free"],
-            {"start": node["vmid_range_start"], "end": node["vmid_range_end"], "avoid": []},
-        )
+        vmid = await next_free_vmid(tx, start=node["vmid_range_start"], end=node["vmid_range_end"])
         if vmid is None:
             raise NoCapacity(f"node {node['id']} has no free VMID left in its range")
         row = await tx.fetch_one(
@@ -136,6 +133,16 @@ async def _create_once(
         )
     assert row is not None
     return row
+
+
+async def next_free_vmid(
+    db: Database | Any, *, start: int, end: int, avoid: list[int] | None = None
+) -> int | None:
+    """The lowest VMID in [start, end] that no live tenant holds and `avoid` does not list."""
+    vmid = await db.fetch_val(
+        _Q["vmid_next_free"], {"start": start, "end": end, "avoid": list(avoid or [])}
+    )
+    return None if vmid is None else int(vmid)
 
 
 async def get_tenant(

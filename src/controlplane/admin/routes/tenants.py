@@ -25,7 +25,7 @@ from controlplane.deps import AuditDep, DbDep
 from controlplane.projects import service as projects
 from controlplane.tenants import service
 from controlplane.tenants.schemas import TenantCreate, TenantStatus
-from controlplane.web.errors import ApiError, NotFound
+from controlplane.web.errors import ApiError
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -163,13 +163,7 @@ async def create_tenant(
     values = await read_form(request)
     try:
         body = validate(TenantCreate, to_data(values, fields=TenantCreate.model_fields))
-        try:
-            if body.project_id is None:
-                project = await projects.find_project(db, None)  # the default one
-            else:
-                project = await projects.get_project(db, body.project_id)
-        except NotFound as exc:
-            raise NotFound(exc.message, field="project_id") from None
+        project = await projects.project_for_tenant(db, body.project_id)
         row = await service.create_tenant(
             db,
             project=project,
