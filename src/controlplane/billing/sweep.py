@@ -10,8 +10,6 @@ it in several processes at once is harmless: every change is a compare-and-swap.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,6 +21,7 @@ from controlplane.billing.stripe_api import GATEWAY_KEY, StripeGateway
 from controlplane.billing.txdb import in_transaction
 from controlplane.config import Settings
 from controlplane.db import Database, DatabaseError, load_queries
+from controlplane.periodic import Periodic
 from controlplane.state import AppState
 
 log = logging.getLogger(__name__)
@@ -63,27 +62,19 @@ async def sweep_once(
 class Sweeper:
     def __init__(self, db: Database, settings: Settings, audit: AuditLog | None) -> None:
         self._db, self._settings, self._audit = db, settings, audit
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("billing-sweep", self._round, settings.billing_sweep_seconds)
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await sweep_once(self._db, self._settings, self._audit)
-            except (DatabaseError, OSError) as exc:
-                log.warning("billing sweep could not reach the database: %s", exc)
-            except Exception:
-                log.exception("billing sweep failed; retrying next period")
-            await asyncio.sleep(self._settings.billing_sweep_seconds)
+    async def _round(self) -> None:
+        try:
+            await sweep_once(self._db, self._settings, self._audit)
+        except (DatabaseError, OSError) as exc:
+            log.warning("billing sweep could not reach the database: %s", exc)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="billing-sweep")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
 
 async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable[None]] | None:

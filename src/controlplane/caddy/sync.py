@@ -13,8 +13,6 @@ Failures are logged and retried next period; they never stop the process.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +20,7 @@ import httpx
 
 from controlplane.caddy.routes import CaddyError, CaddyRoutes, DesiredRoute, upstream_of
 from controlplane.db import Database, DatabaseError, load_queries
+from controlplane.periodic import Periodic
 from controlplane.state import AppState
 
 log = logging.getLogger(__name__)
@@ -59,8 +58,7 @@ class RouteReconciler:
     def __init__(self, db: Database, routes: CaddyRoutes, *, interval: float) -> None:
         self._db = db
         self._routes = routes
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("caddy-reconciler", self.run_once, interval)
         self.passes = 0  # completed passes, successful or not (read by tests)
 
     async def run_once(self) -> bool:
@@ -92,20 +90,11 @@ class RouteReconciler:
             )
         return True
 
-    async def _loop(self) -> None:
-        while True:
-            await self.run_once()
-            await asyncio.sleep(self._interval)
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="caddy-reconciler")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
 
 async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable[None]] | None:

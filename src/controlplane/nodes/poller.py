@@ -8,13 +8,13 @@ row and back `online` at its first good answer; `last_error` says what went wron
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from controlplane.db import Database, load_queries
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.verifier import templates_of
+from controlplane.periodic import Periodic
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.nodes")
@@ -63,21 +63,13 @@ async def poll_due_nodes(db: Database, registry: ProxmoxRegistry, period: float)
     return len(nodes)
 
 
-async def run_node_poller(db: Database, registry: ProxmoxRegistry, period: float) -> None:
-    while True:
-        try:
-            await poll_due_nodes(db, registry, period)
-        except Exception:
-            log.exception("node poller round failed")
-        await asyncio.sleep(min(period, 1.0) if period < 5 else period / 5)
-
-
 async def start_node_poller(db: Database, registry: ProxmoxRegistry, period: float):  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(run_node_poller(db, registry, period), name="node-poller")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return stop
+    """Every replica looks often (a fifth of the period, at most every second when short);
+    the CAS on `polled_at` makes sure each node is polled once per period overall."""
+    poller = Periodic(
+        "node-poller",
+        lambda: poll_due_nodes(db, registry, period),
+        min(period, 1.0) if period < 5 else period / 5,
+    )
+    poller.start()
+    return poller.stop

@@ -8,13 +8,13 @@ both visible in the API. Nothing is changed on Proxmox: an operator decides.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 import httpx
 from psycopg.types.json import Jsonb
 
+from controlplane.periodic import Periodic
 from controlplane.provisioner.context import Q, StepContext
 from controlplane.proxmox import ProxmoxNotFoundError
 
@@ -70,21 +70,11 @@ async def poll_once(
 
 async def start_status_poller(ctx: StepContext, period: float):  # type: ignore[no-untyped-def]
     http = httpx.AsyncClient(timeout=5.0, follow_redirects=False, trust_env=False)
-
-    async def loop() -> None:
-        while True:
-            try:
-                await poll_once(ctx, http, period)
-            except Exception:
-                log.exception("status poll round failed")
-            await asyncio.sleep(max(0.1, period / 5))
-
-    task = asyncio.create_task(loop(), name="status-poller")
+    poller = Periodic("status-poller", lambda: poll_once(ctx, http, period), max(0.1, period / 5))
+    poller.start()
 
     async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await poller.stop()
         await http.aclose()
 
     return stop
