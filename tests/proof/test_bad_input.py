@@ -10,6 +10,7 @@ control: it must succeed, which shows the variants failed for their badness alon
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -227,6 +228,19 @@ def test_every_post_and_put_route_has_a_target(app: Any) -> None:
     assert not missing, f"POST/PUT routes the bad-input suite does not cover: {missing}"
 
 
+async def settle(world: World) -> None:
+    """Until every audit entry is written: the queue empty, and no batch the writer took
+    still on its way (the row count holds still)."""
+    audit, last = world.app.state.cp.audit, -1
+    while True:
+        await audit.flush()
+        await asyncio.sleep(0.02)
+        count = await world.db.fetch_val("SELECT count(*) FROM audit_log")
+        if count == last and audit.depth == 0:
+            return
+        last = count
+
+
 def _value(world: World, source: str) -> str:
     return source[1:] if source.startswith("=") else world.ids[source]
 
@@ -340,6 +354,7 @@ async def test_bad_bodies_are_refused_and_change_nothing(prepared: World) -> Non
             )
         else:
             variants = []
+        await settle(world)
         before = await checksum(world.db)
         for v in variants:
             r = await _send(world, target, method, url, v)
@@ -361,7 +376,7 @@ async def test_bad_bodies_are_refused_and_change_nothing(prepared: World) -> Non
             # A hostile Cookie, Origin or CSRF header is refused at the door: 401/403 are right.
             label = f"{method} {template} [header {next(iter(attack))}]"
             _check(tally, label, r, allow=(401, 403))
-        await world.app.state.cp.audit.flush()
+        await settle(world)
         after = await checksum(world.db)
         if target.audited:
             before.pop("audit_log"), after.pop("audit_log")
@@ -378,7 +393,7 @@ async def test_bad_bodies_are_refused_and_change_nothing(prepared: World) -> Non
                     f"{method} {template}: the valid base body got {r.status_code}, want "
                     f"{target.control} ({r.text[:300]!r})"
                 )
-            await world.app.state.cp.audit.flush()  # its entry lands before the next checksum
+            await settle(world)  # its audit entry lands before the next checksum
     took = time.perf_counter() - started
     print(f"\n{tally.requests} bad requests to {tally.routes} POST/PUT routes in {took:.1f} s;"
           f" statuses {json.dumps(dict(sorted(tally.statuses.items())))}")  # fmt: skip
@@ -389,6 +404,7 @@ async def test_bad_bodies_are_refused_and_change_nothing(prepared: World) -> Non
 async def test_oversized_bodies_are_413_everywhere(world: World) -> None:
     """Announced by Content-Length or streamed without one, on every POST/PUT route."""
     tally = Tally()
+    await settle(world)
     before = await checksum(world.db)
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -410,7 +426,7 @@ async def test_oversized_bodies_are_413_everywhere(world: World) -> None:
         r = await client.request(method, url, content=chunks(), headers={**auth, **content_type})
         _check(tally, f"{method} {template} [chunked]", r)
         assert r.status_code == 413, (method, template, r.status_code)
-    await world.app.state.cp.audit.flush()
+    await settle(world)
     assert not changed(before, await checksum(world.db))
     assert not tally.problems, "\n".join(tally.problems)
 
@@ -425,6 +441,7 @@ async def test_streamed_oversized_body_to_a_route_that_reads_none(world: World) 
         for _ in range(20):
             yield b"x" * 65_536
 
+    await settle(world)
     before = await checksum(world.db)
     r = await world.http.post(
         f"/api/v1/user/tenants/{world.ids['tenant_a']}/suspend",
@@ -438,6 +455,7 @@ async def test_streamed_oversized_body_to_a_route_that_reads_none(world: World) 
 async def test_hostile_path_parameters(world: World) -> None:
     """Every route with a path parameter (any method), each parameter spoiled in turn."""
     tally = Tally()
+    await settle(world)
     before = await checksum(world.db)
     for rc in iter_route_contexts(world.app.routes):
         names = [n[1:-1].split(":")[0] for n in rc.path.split("/") if n.startswith("{")]
@@ -456,7 +474,7 @@ async def test_hostile_path_parameters(world: World) -> None:
                         url = url.replace("{" + name + "}", value)
                     r = await _client(world, who).request(method, url, headers=_auth(world, who))
                     _check(tally, f"{method} {rc.path} [{spoil}={label}]", r, allow=(405,))
-    await world.app.state.cp.audit.flush()
+    await settle(world)
     assert not changed(before, await checksum(world.db))
     print(f"\n{tally.requests} requests with hostile path parameters")
     assert not tally.problems, "\n".join(tally.problems[:60])
