@@ -62,6 +62,10 @@ def _subdomain(value: str) -> str:
     _dns_label(value)
     if value in RESERVED_SUBDOMAINS:
         raise ValueError(f"{value!r} is reserved")
+    if value[2:4] == "--":
+        # "xn--" is punycode: it would let a tenant show up as a look-alike of another's
+        # name; RFC 5891 reserves every "??--" prefix for such encodings.
+        raise ValueError("must not have '--' in the third and fourth characters")
     return value
 
 

@@ -61,7 +61,7 @@ async def test_invalid_and_conflicting_creates(
 ) -> None:
     await _online_node(admin, app, pve_sim)
     project = await _project(admin)
-    for sub in ("www", "Bad_Label", "-x", "a" * 64, "ünï"):
+    for sub in ("www", "Bad_Label", "-x", "a" * 64, "ünï", "xn--pple-43d"):
         r = await admin.post(
             "/api/v1/tenants", json={"project_id": project["id"], "subdomain": sub}
         )

@@ -125,7 +125,12 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or chunked."""
+    """413 for bodies over the limit, whether announced by Content-Length or chunked.
+
+    A declared length is checked before the app runs (the server then delivers exactly that
+    many bytes). A chunked body is read here, up to the limit, before the app runs and is
+    handed on whole: a route that never reads its body must not run with an oversized one.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -135,8 +140,8 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"the request body is larger than the limit of {self.max_bytes} bytes"
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
         if length is not None:
             try:
                 too_big = int(length) > self.max_bytes
@@ -144,48 +149,46 @@ class BodyLimitMiddleware:
                 await send_json_error(send, 400, "bad_request", "invalid Content-Length header")
                 return
             if too_big:
-                await send_json_error(send, 413, "payload_too_large", message)
+                await self._refuse(send)
                 return
+            await self.app(scope, receive, send)
+            return
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)
+            return
 
-        received = 0
-        exceeded = False
-        responded = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            msg = await receive()
-            if msg["type"] == "http.request":
-                received += len(msg.get("body", b""))
-                if received > self.max_bytes:
-                    exceeded = True
-                    raise _BodyTooLarge
-            return msg
-
-        async def guarded_send(msg: Message) -> None:
-            nonlocal responded
-            if exceeded:
-                # Whatever the app made of the aborted read, the answer is 413.
-                if not responded:
-                    responded = True
-                    await send_json_error(send, 413, "payload_too_large", message)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
                 return
-            if msg["type"] == "http.response.start":
-                responded = True
-            await send(msg)
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.max_bytes:
+                await self._refuse(send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        delivered = False
 
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
-        except Exception:
-            if not exceeded:
-                raise
-        if exceeded and not responded:
-            await send_json_error(send, 413, "payload_too_large", message)
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: wait for the disconnect
 
+        await self.app(scope, replay, send)
 
-class _BodyTooLarge(Exception):
-    pass
+    async def _refuse(self, send: Send) -> None:
+        await send_json_error(
+            send,
+            413,
+            "payload_too_large",
+            f"the request body is larger than the limit of {self.max_bytes} bytes",
+        )
 
 
 class ErrorCatcherMiddleware:
@@ -208,8 +211,6 @@ class ErrorCatcherMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except _BodyTooLarge:
-            raise
         except Exception:
             log.exception("unhandled error", extra={"path": scope.get("path")})
             if not started:
