@@ -68,9 +68,9 @@ async def _stripe(call: Any) -> Any:
     summary="Start a subscription: a Stripe Checkout URL for a tier",
 )
 async def checkout(
+    user: UserDep,  # first: who is asking comes before whether billing is on
     gateway: GatewayDep,
     body: CheckoutCreate,
-    user: UserDep,
     actor: UserActorDep,
     db: DbDep,
     settings: SettingsDep,
@@ -98,7 +98,7 @@ async def checkout(
     summary="A Stripe customer portal URL: payment method, invoices, plan, cancellation",
 )
 async def portal(
-    gateway: GatewayDep, user: UserDep, db: DbDep, settings: SettingsDep
+    user: UserDep, gateway: GatewayDep, db: DbDep, settings: SettingsDep
 ) -> dict[str, Any]:
     return await _stripe(service.open_portal(db, settings, gateway, user))  # type: ignore[no-any-return]
 
@@ -109,7 +109,7 @@ async def portal(
     responses=error_responses(401, 503),
     summary="Your tier, subscription state and usage against the tier's limits",
 )
-async def status(_: GatewayDep, user: UserDep, db: DbDep, settings: SettingsDep) -> dict[str, Any]:
+async def status(user: UserDep, _: GatewayDep, db: DbDep, settings: SettingsDep) -> dict[str, Any]:
     return await service.billing_status(db, settings, user["id"])
 
 
