@@ -46,7 +46,11 @@ async def mixed_traffic(url: str, *, connections: int, seconds: float, prefix: s
     created: list[str] = []
     deadline = time.monotonic() + seconds
     rng = random.Random(11)
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # Idle connections are dropped before the server's 4 s keep-alive timeout closes them, so
+    # a request never races the server's close of an idle connection.
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as c:
 
         async def worker(n: int) -> None:

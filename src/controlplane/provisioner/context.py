@@ -55,6 +55,8 @@ class StepContext:
     # worker does not count them against its concurrency (see Worker._free_slots).
     clone_waiters: int = 0
     on_wait_change: Any = None
+    # Set on SIGTERM: the step in flight finishes, no new step starts, the lease is released.
+    stopping: bool = False
     # How long each kind of task took lately on each node (EWMA), to poll near its end.
     task_estimates: dict[tuple[Any, str], float] = field(default_factory=dict)
 
@@ -83,6 +85,8 @@ class StepContext:
         return self.registry.client(node)
 
     async def set_step(self, tenant: dict[str, Any], step: str) -> None:
+        if self.stopping:
+            raise LostLease("shutting down: the next worker takes over from this step")
         ok = await self.db.fetch_one(
             Q["set_step"],
             {"id": tenant["id"], "status": tenant["status"], "step": step, "owner": self.owner},
@@ -113,6 +117,8 @@ class StepContext:
             finally:
                 self._waiting(-1)
             try:
+                if self.stopping:
+                    raise LostLease("shutting down before the clone started")
                 yield
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

@@ -87,7 +87,9 @@ class Worker:
                 await asyncio.sleep(2.0)
 
     async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; steps in flight get `grace` seconds; then leases are released."""
         self._stopping = True
+        self.ctx.stopping = True
         self._wake.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
@@ -98,14 +100,17 @@ class Worker:
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+                # A task stuck in a call that ignores cancellation must not hold up exit.
+                await asyncio.wait(pending, timeout=5.0)
         for task in (self._heartbeat_task, self._listen_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         with contextlib.suppress(Exception):
-            await self.ctx.db.execute(Q["release_all"], {"owner": self.ctx.owner})
+            await asyncio.wait_for(
+                self.ctx.db.execute(Q["release_all"], {"owner": self.ctx.owner}), timeout=5.0
+            )
 
     async def run_until_idle(self, timeout: float = 60.0) -> None:
         """For tests and tools: work until nothing is claimable or running."""
