@@ -291,7 +291,8 @@ async def request_retry(db: Database, tenant_id: uuid.UUID) -> dict[str, Any]:
             f"cannot retry tenant {tenant_id}: it is {current['status']} (allowed from: error)"
         )
     target = current["failed_status"] or "provisioning"
-    step = current["error_step"] if target == "provisioning" else None
+    # Provisioning resumes at the step that failed (every step is safe to repeat).
+    step = (current["error_step"] or "clone") if target == "provisioning" else None
     return await _transition(
         db,
         tenant_id,
@@ -299,7 +300,7 @@ async def request_retry(db: Database, tenant_id: uuid.UUID) -> dict[str, Any]:
         owner_user_id=None,
         allowed=("error",),
         to=target,
-        step=step or "clone",
+        step=step,
     )
 
 
