@@ -37,6 +37,7 @@ from controlplane.db.embedded import start_embedded
 from controlplane.web.server import uvicorn_config
 
 TOKEN_ID, TOKEN_SECRET = "root@pam!bench", "bench-secret-0123456789"
+CHILDREN: list[subprocess.Popen[bytes]] = []  # stopped however the run ends
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -84,6 +85,7 @@ async def main(args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    CHILDREN.append(sim_proc)
     async with httpx.AsyncClient() as probe:
         for _ in range(300):
             try:
@@ -112,6 +114,7 @@ async def main(args: argparse.Namespace) -> None:
                 "LOG_LEVEL": "WARNING",
             },
         )
+        CHILDREN.append(worker_proc)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         api_token=api_token,
@@ -287,4 +290,10 @@ if __name__ == "__main__":
     )
     parser.add_argument("--probe-seconds", type=float, default=10.0, help="P3 duration")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18181")))
-    asyncio.run(main(parser.parse_args()))
+    try:
+        asyncio.run(main(parser.parse_args()))
+    finally:
+        for child in CHILDREN:
+            if child.poll() is None:
+                child.terminate()
+                child.wait(timeout=30)

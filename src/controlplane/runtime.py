@@ -6,6 +6,7 @@ database pool, sealer, audit writer and background services.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +21,7 @@ from controlplane.state import AppState
 log = logging.getLogger(__name__)
 
 Stopper = Callable[[], Awaitable[None]]
+STOP_TIMEOUT = 20.0  # seconds a service may take to stop (workers use 10 s of grace)
 
 
 def resolve_database_url(settings: Settings, override: str | None = None) -> str:
@@ -70,7 +72,11 @@ class Runtime:
         while self._stoppers:
             stopper = self._stoppers.pop()
             try:
-                await stopper()
+                # Each service gets a bounded time to stop, so shutdown always ends.
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await stopper()
+            except TimeoutError:
+                log.error("a service did not stop in time", extra={"stopper": repr(stopper)})
             except Exception:
                 log.exception("error while stopping")
 

@@ -74,7 +74,12 @@ async def test_worker_process_stops_cleanly_on_sigterm(plane: Plane, settings) -
         await asyncio.sleep(0.05)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    code = await asyncio.to_thread(proc.wait, 20)
+    try:
+        code = await asyncio.to_thread(proc.wait, 20)
+    finally:
+        if proc.poll() is None:  # never leave a hung worker behind
+            proc.kill()
+            proc.wait(timeout=10)
     took = time.monotonic() - started
     assert code == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else code
     assert took < 12, f"stopping took {took:.1f} s"

@@ -1,15 +1,30 @@
 -- name: claim
--- Lease tenants that need work and that nobody holds (or whose holder died).
+-- Lease tenants that need work and that nobody holds (or whose holder died). The oldest
+-- of each node first, then the second of each node, and so on: every node's clone queue
+-- stays fed instead of one node's backlog taking every slot. The conditions are repeated
+-- where the rows are locked, so a row leased meanwhile by another worker is re-checked.
+WITH ranked AS (
+    SELECT id, next_attempt_at,
+           row_number() OVER (PARTITION BY node_id ORDER BY next_attempt_at) AS per_node
+    FROM (
+        SELECT id, node_id, next_attempt_at FROM tenants
+        WHERE (status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR config_pending)
+          AND next_attempt_at <= now()
+          AND (lease_expires_at IS NULL OR lease_expires_at < now())
+        ORDER BY next_attempt_at
+        LIMIT 1000) due
+), picked AS (
+    SELECT t.id FROM tenants t JOIN ranked r ON r.id = t.id
+    WHERE (t.status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR t.config_pending)
+      AND (t.lease_expires_at IS NULL OR t.lease_expires_at < now())
+    ORDER BY r.per_node, r.next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE OF t SKIP LOCKED
+)
 UPDATE tenants t
 SET lease_owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease)s)
-WHERE t.id IN (
-    SELECT id FROM tenants
-    WHERE (status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR config_pending)
-      AND next_attempt_at <= now()
-      AND (lease_expires_at IS NULL OR lease_expires_at < now())
-    ORDER BY next_attempt_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED)
+FROM picked
+WHERE t.id = picked.id
 RETURNING t.id
 
 -- name: renew

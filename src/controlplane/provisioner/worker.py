@@ -102,11 +102,12 @@ class Worker:
             if pending:
                 # A task stuck in a call that ignores cancellation must not hold up exit.
                 await asyncio.wait(pending, timeout=5.0)
-        for task in (self._heartbeat_task, self._listen_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        helpers = [t for t in (self._heartbeat_task, self._listen_task) if t is not None]
+        for task in helpers:
+            task.cancel()
+        if helpers:
+            # Bounded: a driver call that does not honour cancellation must not block exit.
+            await asyncio.wait(helpers, timeout=2.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 self.ctx.db.execute(Q["release_all"], {"owner": self.ctx.owner}), timeout=5.0

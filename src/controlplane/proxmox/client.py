@@ -351,7 +351,7 @@ class ProxmoxClient:
         deadline = started + timeout
         delay = self._poll_interval
         if expected is not None and expected > 0:
-            await asyncio.sleep(min(max(0.0, expected * 0.95), max(0.0, deadline - started)))
+            await asyncio.sleep(min(max(0.0, expected * 0.9), max(0.0, deadline - started)))
             delay = EXPECTED_POLL
             started = loop.time() - self._brisk_seconds + 1.0  # brisk for one more second
         while True:
