@@ -36,7 +36,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
         "stop",
     ),
 }
-FINAL = ("active", "suspended", "error", "deleted")
 
 
 class NoCapacity(Conflict):

@@ -11,7 +11,6 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -217,8 +216,3 @@ class ErrorCatcherMiddleware:
                 await send_json_error(
                     send, 500, "internal_error", "internal error; the request id is in the logs"
                 )
-
-
-def client_ip(scope: dict[str, Any]) -> str | None:
-    client = scope.get("client")
-    return client[0] if client else None
