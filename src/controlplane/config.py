@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         "10/minute", description="Per client IP, each of register/login/refresh/password"
     )
     rate_limit_api: str = Field("300/minute", description="Per client IP, the rest of /api")
+    refresh_reuse_grace_s: int = Field(
+        0,
+        ge=0,
+        le=60,
+        description="A rotated refresh token still rotates this many seconds after its use",
+    )
     argon2_time_cost: int = Field(3, ge=1, le=64)
     argon2_memory_kib: int = Field(65_536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(4, ge=1, le=64)

@@ -18,6 +18,20 @@ WHERE rt.token_hash = %(token_hash)s
   AND u.token_version = rt.token_version
 RETURNING rt.id, rt.user_id, rt.family_id, u.email, u.token_version
 
+-- name: refresh_regrant
+-- A token rotated less than the grace period ago may rotate again (two tabs refreshing
+-- at once); the row lock orders this against a concurrent logout of the same family.
+SELECT rt.id, rt.user_id, rt.family_id, u.email, u.token_version
+FROM refresh_tokens rt
+JOIN users u ON u.id = rt.user_id
+WHERE rt.token_hash = %(token_hash)s
+  AND rt.used_at > now() - %(grace)s
+  AND rt.revoked_at IS NULL
+  AND rt.expires_at > now()
+  AND u.disabled_at IS NULL
+  AND u.token_version = rt.token_version
+FOR UPDATE OF rt
+
 -- name: refresh_lookup
 SELECT id, user_id, family_id, used_at, revoked_at, expires_at <= now() AS expired
 FROM refresh_tokens

@@ -93,7 +93,7 @@ async def refresh(
     """Trade a refresh token for a new pair; the presented one stops working."""
     _no_store(response)
     try:
-        _row, pair = await service.refresh(db, settings, refresh_token=body.refresh_token)
+        row, pair = await service.refresh(db, settings, refresh_token=body.refresh_token)
     except service.RefreshReused as exc:
         audit(
             actor_for(exc.user_id),
@@ -103,6 +103,15 @@ async def refresh(
             {"family_id": str(exc.family_id), "revoked": exc.revoked, "family_revoked": True},
         )
         raise
+    if row.get("regranted"):
+        # Not an error, but worth a trace: a token came back within the grace period.
+        audit(
+            actor_for(row["user_id"], row["email"]),
+            "auth.refresh_grace",
+            "user",
+            row["user_id"],
+            {"family_id": str(row["family_id"])},
+        )
     return pair
 
 

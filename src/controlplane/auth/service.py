@@ -3,7 +3,9 @@
 Refresh tokens rotate: each use marks the presented token used and hands out a new one in
 the same family, in one compare-and-swap, so of two concurrent refreshes with one token
 exactly one wins. A token that was already rotated and comes back means two parties hold
-the session (one of them stole it): the whole family is revoked and the caller is told.
+the session (one of them stole it): the whole family is revoked and the caller is told,
+unless the operator allows a grace period (`REFRESH_REUSE_GRACE_S`) for tabs that refresh
+at once: within it the rotated token rotates again, into another token of the same family.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from controlplane.auth.passwords import Hasher, check_password, normalise
@@ -154,6 +157,9 @@ async def refresh(
     if old is None:
         raise Unauthorized("invalid refresh token")
     if old["used_at"] is not None:
+        regranted = await _regrant_within_grace(db, settings, digest)
+        if regranted is not None:
+            return regranted
         revoked = await db.execute(
             _Q["refresh_revoke_family"], {"family_id": old["family_id"], "reason": "reuse"}
         )
@@ -162,6 +168,24 @@ async def refresh(
         raise Unauthorized("refresh token expired; log in again")
     # Revoked, or the user was disabled or changed the password since.
     raise Unauthorized("refresh token revoked; log in again")
+
+
+async def _regrant_within_grace(
+    db: Database, settings: Settings, digest: bytes
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A second pair for a token rotated within `REFRESH_REUSE_GRACE_S`, else None."""
+    if settings.refresh_reuse_grace_s <= 0:
+        return None
+    grace = timedelta(seconds=settings.refresh_reuse_grace_s)
+    async with db.transaction() as tx:
+        row = await tx.fetch_one(_Q["refresh_regrant"], {"token_hash": digest, "grace": grace})
+        if row is None:
+            return None
+        pair = await _issue(
+            tx, settings, user_id=row["user_id"], version=row["token_version"],
+            family_id=row["family_id"],
+        )  # fmt: skip
+        return {**row, "regranted": True}, pair
 
 
 async def logout(db: Database, *, refresh_token: str) -> dict[str, Any] | None:
