@@ -318,3 +318,47 @@ async def test_rehash_on_login_when_costs_change(database_url: str) -> None:
         )
         assert ",t=2," in stored
         await login(c, "eve@example.com")
+
+
+async def test_logout_also_revokes_a_token_a_concurrent_refresh_adds(
+    client: httpx.AsyncClient, user: dict, app: object, database_url: str
+) -> None:
+    """A rotation holding its token's lock when the logout starts still ends up revoked."""
+    import psycopg
+
+    from controlplane.auth.tokens import hash_refresh_token
+
+    token = user["tokens"]["refresh_token"]
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(database_url) as rotation:
+        # What service.refresh does in its transaction, held open: mark the token used (its
+        # row is now locked) and add the successor.
+        await rotation.execute(
+            "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = %s",
+            (hash_refresh_token(token),),
+        )
+        await rotation.execute(
+            "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, token_version,"
+            " expires_at) SELECT gen_random_uuid(), user_id, family_id, %s, token_version,"
+            " expires_at FROM refresh_tokens WHERE token_hash = %s",
+            (hash_refresh_token("successor"), hash_refresh_token(token)),
+        )
+        logout = asyncio.create_task(
+            client.post("/api/v1/auth/logout", json={"refresh_token": token})
+        )
+        for _ in range(500):  # until the logout waits for the rotation's row lock
+            waiting = await db.fetch_val(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%%UPDATE refresh_tokens%%' AND pid <> pg_backend_pid()"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting, "the logout never waited for the rotation"
+        await rotation.commit()
+        assert (await logout).status_code == 204
+    live = await db.fetch_val(
+        "SELECT count(*) FROM refresh_tokens WHERE user_id = %(id)s AND revoked_at IS NULL",
+        {"id": user["id"]},
+    )
+    assert live == 0

@@ -160,9 +160,7 @@ async def refresh(
         regranted = await _regrant_within_grace(db, settings, digest)
         if regranted is not None:
             return regranted
-        revoked = await db.execute(
-            _Q["refresh_revoke_family"], {"family_id": old["family_id"], "reason": "reuse"}
-        )
+        revoked = await _revoke_family(db, old["family_id"], reason="reuse")
         raise RefreshReused(user_id=old["user_id"], family_id=old["family_id"], revoked=revoked)
     if old["expired"]:
         raise Unauthorized("refresh token expired; log in again")
@@ -193,7 +191,26 @@ async def logout(db: Database, *, refresh_token: str) -> dict[str, Any] | None:
     rows = await db.fetch_all(
         _Q["refresh_revoke_family_of"], {"token_hash": hash_refresh_token(refresh_token)}
     )
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    await _revoke_family(db, rows[0]["family_id"], reason="logout")
+    return rows[0]
+
+
+async def _revoke_family(db: Database, family_id: uuid.UUID, *, reason: str) -> int:
+    """Revoke every live token of a session, including one a concurrent refresh adds.
+
+    A rotation that holds the lock on a token when the revocation starts commits its new
+    token after the revoking statement took its snapshot, so that statement cannot see it.
+    Repeating until a statement finds nothing live closes the gap: a rotation needs a live
+    token, and a statement that finds none leaves nothing to rotate.
+    """
+    total = 0
+    while revoked := await db.execute(
+        _Q["refresh_revoke_family"], {"family_id": family_id, "reason": reason}
+    ):
+        total += revoked
+    return total
 
 
 async def change_password(
