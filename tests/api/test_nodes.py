@@ -186,3 +186,44 @@ async def test_secrets_never_reach_log_lines(
     assert rows and not any(
         PVE_TOKEN_SECRET in row["d"] or "secret-key-material" in row["d"] for row in rows
     )
+
+
+async def test_delete_waits_for_a_placement_in_flight(
+    node_body: dict, admin: httpx.AsyncClient, app: object, database_url: str
+) -> None:
+    """A create that has reserved RAM on the node but not committed yet still blocks a delete."""
+    import asyncio
+
+    import psycopg
+
+    node = (await admin.post("/api/v1/nodes", json=node_body)).json()
+    project = (
+        await admin.post("/api/v1/projects", json={"name": "P", "slug": "p", "template_vmid": 9000})
+    ).json()
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(database_url) as placement:
+        # What create_tenant does in its transaction, held open: reserve, then insert.
+        await placement.execute(
+            "UPDATE nodes SET allocated_ram_mb = allocated_ram_mb + 512 WHERE id = %s",
+            (node["id"],),
+        )
+        await placement.execute(
+            "INSERT INTO tenants (id, name, subdomain, project_id, node_id, ram_mb, cores,"
+            " status) VALUES (%s, 't', 't1', %s, %s, 512, 1, 'provisioning')",
+            (uuid.uuid4(), project["id"], node["id"]),
+        )
+        delete = asyncio.create_task(admin.delete(f"/api/v1/nodes/{node['id']}"))
+        for _ in range(500):  # until the delete waits for the placement's row lock
+            waiting = await db.fetch_val(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%%FROM nodes%%' AND pid <> pg_backend_pid()"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting, "the delete never waited for the placement"
+        await placement.commit()
+        r = await delete
+    assert r.status_code == 409, r.text
+    orphaned = await db.fetch_val("SELECT count(*) FROM tenants WHERE node_id IS NULL")
+    assert orphaned == 0

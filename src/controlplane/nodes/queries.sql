@@ -47,8 +47,11 @@ RETURNING *
 -- name: node_live_tenants
 SELECT count(*) AS n FROM tenants WHERE node_id = %(id)s AND status <> 'deleted'
 
+-- name: node_lock
+SELECT id FROM nodes WHERE id = %(id)s FOR UPDATE
+
 -- name: node_delete_if_empty
--- Deleting and checking for live tenants in one statement closes the race with a create.
+-- Run after node_lock in the same transaction, so no placement on the node is in flight.
 DELETE FROM nodes n
 WHERE n.id = %(id)s
   AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.node_id = n.id AND t.status <> 'deleted')

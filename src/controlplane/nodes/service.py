@@ -202,6 +202,11 @@ async def delete_node(db: Database, node_id: uuid.UUID) -> None:
     await get_node(db, node_id)
     try:
         async with db.transaction() as tx:
+            # Lock the node first: a create that has reserved RAM on it but not committed
+            # holds this lock, and the delete's own snapshot would not see its tenant. Once
+            # the lock is ours, the next statement sees every committed placement, and later
+            # ones wait for us and then find no node.
+            await tx.fetch_one(_Q["node_lock"], {"id": node_id})
             deleted = await tx.fetch_one(_Q["node_delete_if_empty"], {"id": node_id})
     except DbConflict:  # a tenant was placed here while we were deleting
         deleted = None
