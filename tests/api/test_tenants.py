@@ -216,3 +216,34 @@ async def test_unknown_owner_is_404(
             f"/api/v1/nodes/{(await admin.get('/api/v1/nodes')).json()['items'][0]['id']}"
         )
     ).json()["allocated_ram_mb"] == 0
+
+
+async def test_create_for_a_project_deleted_meanwhile_is_404(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle, database_url: str
+) -> None:
+    """The project goes away between the create's lookup and its insert: 404, nothing kept."""
+    import psycopg
+
+    node = await _online_node(admin, app, pve_sim)
+    project = await _project(admin)
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(database_url) as deleting:
+        await deleting.execute("DELETE FROM projects WHERE id = %s", (project["id"],))
+        create = asyncio.create_task(
+            admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "acme"})
+        )
+        for _ in range(500):  # until the insert's foreign-key check waits for the delete
+            waiting = await db.fetch_val(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND pid <> pg_backend_pid()"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting, "the create never waited for the delete"
+        await deleting.commit()
+        r = await create
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["fields"][0]["field"] == "project_id"
+    assert await db.fetch_val("SELECT count(*) FROM tenants") == 0
+    assert (await admin.get(f"/api/v1/nodes/{node['id']}")).json()["allocated_ram_mb"] == 0

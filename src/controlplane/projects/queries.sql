@@ -41,7 +41,11 @@ UPDATE projects SET
 WHERE id = %(id)s
 RETURNING *
 
+-- name: project_lock
+SELECT id FROM projects WHERE id = %(id)s FOR UPDATE
+
 -- name: project_delete_if_unused
+-- Run after project_lock in the same transaction, so no tenant insert for it is in flight.
 DELETE FROM projects p
 WHERE p.id = %(id)s
   AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.project_id = p.id AND t.status <> 'deleted')

@@ -102,7 +102,12 @@ async def update_project(
 
 async def delete_project(db: Database, project_id: uuid.UUID) -> None:
     await get_project(db, project_id)
-    deleted = await db.fetch_one(_Q["project_delete_if_unused"], {"id": project_id})
+    async with db.transaction() as tx:
+        # A create in flight holds a key-share lock on the project (its tenant's foreign
+        # key) that this lock waits for; the next statement then sees that tenant, which
+        # the delete's own snapshot would not (and the foreign key would set it to NULL).
+        await tx.fetch_one(_Q["project_lock"], {"id": project_id})
+        deleted = await tx.fetch_one(_Q["project_delete_if_unused"], {"id": project_id})
     if deleted is None:
         live = await db.fetch_val(_Q["project_live_tenants"], {"id": project_id})
         raise Conflict(f"project {project_id} is used by {live} live tenant(s)")

@@ -76,6 +76,8 @@ async def create_tenant(
         except DbConflict as exc:
             if exc.constraint == "tenants_subdomain_live":
                 raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
+            if exc.constraint == "tenants_project_id_fkey":  # deleted while we placed
+                raise NotFound(f"project {project['id']} not found", field="project_id") from None
             if exc.constraint == "tenants_owner_user_id_fkey":
                 raise NotFound(f"user {owner_user_id} not found", field="owner_user_id") from None
             if exc.constraint != "tenants_vmid_live" or attempt == 4:
