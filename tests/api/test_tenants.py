@@ -247,3 +247,39 @@ async def test_create_for_a_project_deleted_meanwhile_is_404(
     assert r.json()["error"]["fields"][0]["field"] == "project_id"
     assert await db.fetch_val("SELECT count(*) FROM tenants") == 0
     assert (await admin.get(f"/api/v1/nodes/{node['id']}")).json()["allocated_ram_mb"] == 0
+
+
+async def test_list_items_match_the_model_and_the_detail(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    """The list sends PostgreSQL's JSON unvalidated: it must be TenantPublic, field for field."""
+    from pydantic import TypeAdapter
+
+    from controlplane.tenants.schemas import TenantPublic
+    from controlplane.web.pagination import Page
+
+    await _online_node(admin, app, pve_sim)
+    project = await _project(admin)
+    ids = []
+    for sub in ("full", "bare"):
+        r = await admin.post(
+            "/api/v1/tenants", json={"project_id": project["id"], "subdomain": sub}
+        )
+        ids.append(r.json()["id"])
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    await db.execute(  # every nullable field filled on one tenant, none on the other
+        "UPDATE tenants SET ip_address = '10.0.0.7', step = 'route', last_error = 'x',"
+        " error_step = 'clone', health = 'ok', observed = '{\"pve_status\": \"running\"}',"
+        " observed_at = now() - interval '1 second', deleted_at = now(), owner_user_id = NULL,"
+        " status = 'deleted' WHERE id = %(id)s",
+        {"id": ids[0]},
+    )
+    r = await admin.get("/api/v1/tenants", params={"include_deleted": "true"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    page = r.json()
+    TypeAdapter(Page[TenantPublic]).validate_python(page, strict=False)
+    assert page["total"] == 2 and len(page["items"]) == 2
+    for item in page["items"]:
+        assert set(item) == set(TenantPublic.model_fields)
+        detail = (await admin.get(f"/api/v1/tenants/{item['id']}")).json()
+        assert item == {key: detail[key] for key in TenantPublic.model_fields}

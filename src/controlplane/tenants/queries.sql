@@ -59,17 +59,25 @@ SELECT
        AND (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
        AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)) AS total,
     coalesce((SELECT json_agg(p) FROM (
-        SELECT id, name, subdomain, status, project_id, node_id, owner_user_id, vmid, ip_address,
-               ram_mb, cores, step, last_error, error_step, attempts, config_pending, health,
-               observed, observed_at, created_at, updated_at, deleted_at
-        FROM tenants
-        WHERE (%(status)s::text IS NULL OR status = %(status)s)
-          AND (%(include_deleted)s OR status <> 'deleted' OR %(status)s::text = 'deleted')
-          AND (%(node_id)s::uuid IS NULL OR node_id = %(node_id)s)
-          AND (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
-          AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
-        ORDER BY created_at DESC, id DESC
-        LIMIT %(limit)s OFFSET %(offset)s) p), '[]'::json) AS items
+        -- Times as the rest of the API writes them (UTC, "Z"): the admin list sends this
+        -- JSON as it is (see tenants.routes.list_tenants). Formatted outside the ordered,
+        -- limited scan, so only the page's rows are formatted.
+        SELECT id, name, subdomain, status, project_id, node_id, owner_user_id, vmid,
+               ip_address, ram_mb, cores, step, last_error, error_step, attempts,
+               config_pending, health, observed,
+               to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS observed_at,
+               to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+               to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at,
+               to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS deleted_at
+        FROM (
+            SELECT * FROM tenants
+            WHERE (%(status)s::text IS NULL OR status = %(status)s)
+              AND (%(include_deleted)s OR status <> 'deleted' OR %(status)s::text = 'deleted')
+              AND (%(node_id)s::uuid IS NULL OR node_id = %(node_id)s)
+              AND (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
+              AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
+            ORDER BY created_at DESC, id DESC
+            LIMIT %(limit)s OFFSET %(offset)s) page) p), '[]'::json) AS items
 
 -- name: tenant_transition
 -- The one compare-and-swap every API transition goes through. A suspension remembers who
