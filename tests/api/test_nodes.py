@@ -227,3 +227,13 @@ async def test_delete_waits_for_a_placement_in_flight(
     assert r.status_code == 409, r.text
     orphaned = await db.fetch_val("SELECT count(*) FROM tenants WHERE node_id IS NULL")
     assert orphaned == 0
+
+
+async def test_two_deletes_at_once_are_204_and_404(
+    node_body: dict, admin: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    node = (await admin.post("/api/v1/nodes", json=node_body)).json()
+    results = await asyncio.gather(*(admin.delete(f"/api/v1/nodes/{node['id']}") for _ in range(2)))
+    assert sorted(r.status_code for r in results) == [204, 404]

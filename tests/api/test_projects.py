@@ -152,3 +152,11 @@ async def test_delete_waits_for_a_tenant_insert_in_flight(
         r = await delete
     assert r.status_code == 409, r.text
     assert await db.fetch_val("SELECT count(*) FROM tenants WHERE project_id IS NULL") == 0
+
+
+async def test_two_deletes_at_once_are_204_and_404(admin: httpx.AsyncClient) -> None:
+    project = await create(admin)
+    results = await asyncio.gather(
+        *(admin.delete(f"/api/v1/projects/{project['id']}") for _ in range(2))
+    )
+    assert sorted(r.status_code for r in results) == [204, 404]

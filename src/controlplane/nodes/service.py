@@ -206,7 +206,8 @@ async def delete_node(db: Database, node_id: uuid.UUID) -> None:
             # holds this lock, and the delete's own snapshot would not see its tenant. Once
             # the lock is ours, the next statement sees every committed placement, and later
             # ones wait for us and then find no node.
-            await tx.fetch_one(_Q["node_lock"], {"id": node_id})
+            if await tx.fetch_one(_Q["node_lock"], {"id": node_id}) is None:
+                raise NotFound(f"node {node_id} not found")  # deleted by someone else meanwhile
             deleted = await tx.fetch_one(_Q["node_delete_if_empty"], {"id": node_id})
     except DbConflict:  # a tenant was placed here while we were deleting
         deleted = None

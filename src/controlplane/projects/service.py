@@ -106,7 +106,8 @@ async def delete_project(db: Database, project_id: uuid.UUID) -> None:
         # A create in flight holds a key-share lock on the project (its tenant's foreign
         # key) that this lock waits for; the next statement then sees that tenant, which
         # the delete's own snapshot would not (and the foreign key would set it to NULL).
-        await tx.fetch_one(_Q["project_lock"], {"id": project_id})
+        if await tx.fetch_one(_Q["project_lock"], {"id": project_id}) is None:
+            raise NotFound(f"project {project_id} not found")  # deleted by someone else meanwhile
         deleted = await tx.fetch_one(_Q["project_delete_if_unused"], {"id": project_id})
     if deleted is None:
         live = await db.fetch_val(_Q["project_live_tenants"], {"id": project_id})
