@@ -406,3 +406,24 @@ async def test_passkey_endpoints_need_a_session(browser: Browser) -> None:
     assert r.status_code == 401
     r = await browser.open("/admin/passkeys")
     assert r.status_code == 303
+
+
+async def test_removing_one_passkey_twice_at_once(
+    dash: Browser, authenticator: SoftAuthenticator, app: object
+) -> None:
+    """The second removal is a 404, not a crash on the row the first one deleted."""
+    import asyncio
+
+    from controlplane.admin.passkeys import remove_passkey
+    from controlplane.web.errors import NotFound
+
+    await _add_passkey(dash, "spare one")
+    await _add_passkey(dash, "spare two")
+    db = _db(app)
+    target = await db.fetch_val("SELECT id FROM admin_passkeys WHERE name = 'spare one'")
+    results = await asyncio.gather(
+        remove_passkey(db, target), remove_passkey(db, target), return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in results) == ["NotFound", "dict"], results
+    assert any(isinstance(r, NotFound) for r in results)
+    assert await db.fetch_val("SELECT count(*) FROM admin_passkeys") == 2

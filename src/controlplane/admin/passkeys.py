@@ -387,6 +387,9 @@ async def remove_passkey(db: Database, passkey_id: uuid.UUID) -> dict[str, Any]:
             raise NotFound(f"passkey {passkey_id} not found")
         # Lock the owner: two removals of an admin's last two passkeys run one after the other.
         await tx.execute(_Q["admin_user_lock"], {"id": passkey["admin_user_id"]})
+        # Read again under the lock: a removal of this very passkey may have just committed.
+        if await tx.fetch_one(_Q["passkey_get"], {"id": passkey_id}) is None:
+            raise NotFound(f"passkey {passkey_id} not found")
         remaining = await tx.fetch_val(
             _Q["passkey_count_of_user"], {"user_id": passkey["admin_user_id"]}
         )
