@@ -156,3 +156,28 @@ async def test_admin_token_compared_exactly(client: httpx.AsyncClient) -> None:
     assert (
         await client.get("/api/v1/audit", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     ).status_code == 200
+
+
+async def test_a_lost_database_connection_is_a_503_then_recovers(
+    admin: httpx.AsyncClient, database_url: str
+) -> None:
+    """PostgreSQL restarting under the pool: 503 with Retry-After, never a 500, then 200."""
+    import psycopg
+
+    assert (await admin.get("/api/v1/nodes")).status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed and killed[0] >= 1
+    statuses = []
+    for _ in range(20):  # each dead pooled connection fails once and is replaced
+        r = await admin.get("/api/v1/nodes")
+        statuses.append(r.status_code)
+        if r.status_code == 200:
+            break
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "database_unavailable"
+        assert r.headers["retry-after"] == "5"
+    assert statuses[-1] == 200 and 503 in statuses, statuses

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from controlplane.db import gateway as db
 from controlplane.web.context import request_id_var
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,27 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Services translate the conflicts they expect into their own messages; these are the
+    # ones nobody expected, and a database that cannot be reached (down, restarting, pool
+    # exhausted). Neither is the client's fault, and neither is a bug worth a 500.
+    if isinstance(exc, db.Unavailable):
+        log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc)})
+        return error_json(
+            503,
+            "the database cannot be reached; retry shortly",
+            code="database_unavailable",
+            headers={"Retry-After": "5"},
+        )
+    assert isinstance(exc, db.Conflict)
+    log.warning("unexpected conflict", extra={"path": request.url.path, "error": str(exc)})
+    which = f" ({exc.constraint})" if exc.constraint else ""
+    return error_json(409, f"the change conflicts with existing data{which}")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(db.Unavailable, _database_error)
+    app.add_exception_handler(db.Conflict, _database_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
