@@ -200,17 +200,14 @@ async def update_node(
 
 async def delete_node(db: Database, node_id: uuid.UUID) -> None:
     await get_node(db, node_id)
-    try:
-        async with db.transaction() as tx:
-            # Lock the node first: a create that has reserved RAM on it but not committed
-            # holds this lock, and the delete's own snapshot would not see its tenant. Once
-            # the lock is ours, the next statement sees every committed placement, and later
-            # ones wait for us and then find no node.
-            if await tx.fetch_one(_Q["node_lock"], {"id": node_id}) is None:
-                raise NotFound(f"node {node_id} not found")  # deleted by someone else meanwhile
-            deleted = await tx.fetch_one(_Q["node_delete_if_empty"], {"id": node_id})
-    except DbConflict:  # a tenant was placed here while we were deleting
-        deleted = None
+    async with db.transaction() as tx:
+        # Lock the node first: a create that has reserved RAM on it but not committed holds
+        # this lock, and the delete's own snapshot would not see its tenant. Once the lock
+        # is ours, the next statement sees every committed placement, and later ones wait
+        # for us and then find no node.
+        if await tx.fetch_one(_Q["node_lock"], {"id": node_id}) is None:
+            raise NotFound(f"node {node_id} not found")  # deleted by someone else meanwhile
+        deleted = await tx.fetch_one(_Q["node_delete_if_empty"], {"id": node_id})
     if deleted is None:
         live = await db.fetch_val(_Q["node_live_tenants"], {"id": node_id})
         raise Conflict(f"node {node_id} still has {live} live tenant(s); delete or move them first")

@@ -178,9 +178,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Services translate the conflicts they expect into their own messages; these are the
-    # ones nobody expected, and a database that cannot be reached (down, restarting, pool
-    # exhausted). Neither is the client's fault, and neither is a bug worth a 500.
+    # A database that cannot be reached (down, restarting, pool exhausted) is a 503 the
+    # client may retry. Services translate the conflicts they expect into their own
+    # messages; one that nobody expected is logged (to be translated too) and is still a
+    # 409 to the client, whose change the database refused.
     if isinstance(exc, db.Unavailable):
         log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc)})
         return error_json(
