@@ -189,8 +189,17 @@ async def start_demo_caddy(workdir: Path) -> tuple[subprocess.Popen[bytes], int,
     return None
 
 
-async def run_demo(settings: Settings, *, database_url: str, host: str, port: int) -> None:
+async def run_demo(
+    settings: Settings,
+    *,
+    database_url: str,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until `stop` is set (SIGINT/SIGTERM); then shut everything down, Caddy included."""
     assert settings.api_token is not None
+    stop = stop or asyncio.Event()
     caddy = None
     if not settings.caddy_admin_url:
         caddy = await start_demo_caddy(Path(settings.embedded_pg_dir).parent / "caddy")
@@ -255,16 +264,20 @@ async def run_demo(settings: Settings, *, database_url: str, host: str, port: in
             ),
             flush=True,
         )
-        await serving
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
     finally:
+        # Graceful: uvicorn runs the app's shutdown (workers, audit flush) before returning.
         server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(serving, timeout=15)
-        for ssh in ssh_servers:
-            await ssh.close()
-        if caddy is not None:
+        if caddy is not None:  # first, and without awaiting: nothing can interrupt it
             caddy[0].terminate()
             caddy[0].wait(timeout=10)
+        for ssh in ssh_servers:
+            with contextlib.suppress(Exception):
+                await ssh.close()
         await sim_server.close()
         with contextlib.suppress(Exception):
             await sim.close()  # type: ignore[attr-defined]
@@ -272,9 +285,13 @@ async def run_demo(settings: Settings, *, database_url: str, host: str, port: in
 
 def demo_main(settings: Settings, *, database_url: str, host: str, port: int) -> None:
     loop = asyncio.new_event_loop()
-    task = loop.create_task(run_demo(settings, database_url=database_url, host=host, port=port))
+    stop = asyncio.Event()
+    # A signal asks for a graceful stop; it never cancels the task, so the clean-up (the
+    # local Caddy above all) cannot be cut short. While uvicorn serves it catches the signal
+    # itself, shuts down, and raises it again afterwards, which lands here.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        loop.run_until_complete(task)
+        loop.add_signal_handler(sig, stop.set)
+    loop.run_until_complete(
+        run_demo(settings, database_url=database_url, host=host, port=port, stop=stop)
+    )
     loop.close()
