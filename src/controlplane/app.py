@@ -19,12 +19,14 @@ from starlette.middleware.cors import CORSMiddleware
 
 from controlplane.admin.middleware import AdminHeadersMiddleware
 from controlplane.admin.routes import router as admin_router
+from controlplane.admin.web import database_error as admin_database_error
 from controlplane.audit.routes import router as audit_router
 from controlplane.auth.routes import RATE_LIMITED_PATHS
 from controlplane.auth.routes import router as auth_router
 from controlplane.billing.routes import router as billing_router
 from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
+from controlplane.db.gateway import Unavailable as DatabaseUnavailable
 from controlplane.health import router as health_router
 from controlplane.metrics import install_metrics
 from controlplane.nodes.routes import router as nodes_router
@@ -73,6 +75,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Dashboard pages show a database outage in their own banner or error page.
+    app.add_exception_handler(DatabaseUnavailable, admin_database_error)
     install_docs(app)
     static = Path(str(resources.files("controlplane").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")

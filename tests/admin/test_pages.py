@@ -488,3 +488,28 @@ async def test_list_pages_run_a_fixed_number_of_queries(dash: Browser, app: obje
     many = {p: await count(p) for p in few}
     assert many == few
     assert max(few.values()) <= 8, few
+
+
+async def test_a_database_outage_shows_in_the_dashboard(
+    dash: Browser, app: object, database_url: str
+) -> None:
+    """503 in the page's own terms (banner for HTMX, error page otherwise), not JSON."""
+    import psycopg
+
+    assert (await dash.open("/admin/tenants")).status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    r = await dash.hx_get("/admin/tenants")
+    assert r.status_code == 503, r.text
+    assert r.headers["hx-retarget"] == "#flash" and r.headers["retry-after"] == "5"
+    assert "database cannot be reached" in r.text
+    for _ in range(20):  # the pool replaces the connections it lost, one per failure
+        r = await dash.open("/admin/tenants")
+        if r.status_code != 503:
+            break
+        assert r.headers["content-type"].startswith("text/html")
+        assert "database cannot be reached" in r.text
+    assert r.status_code == 200

@@ -16,6 +16,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
 
 from controlplane.admin.sessions import CSRF_HEADER, POLL_HEADER, AdminSession
+from controlplane.db import gateway as db
+from controlplane.web import errors
 
 # Read by htmx from <meta name="htmx-config">: no eval, no inline styles it would inject,
 # history restores ask for the full page, and form errors (409/422) are swapped in.
@@ -161,3 +163,14 @@ def _path_of(url: str) -> str:
 
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """A database outage on a dashboard page: the page's own banner or error page, not JSON."""
+    if request.url.path.startswith("/admin/") and isinstance(exc, db.Unavailable):
+        response = flash_error(
+            request, "The database cannot be reached right now; retry in a few seconds.", 503
+        )
+        response.headers["Retry-After"] = "5"
+        return response
+    return await errors.database_error(request, exc)

@@ -177,7 +177,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
     # A database that cannot be reached (down, restarting, pool exhausted) is a 503 the
     # client may retry. Services translate the conflicts they expect into their own
     # messages; one that nobody expected is logged (to be translated too) and is still a
@@ -197,8 +197,8 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(db.Unavailable, _database_error)
-    app.add_exception_handler(db.Conflict, _database_error)
+    app.add_exception_handler(db.Unavailable, database_error)
+    app.add_exception_handler(db.Conflict, database_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
