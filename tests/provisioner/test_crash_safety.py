@@ -99,3 +99,46 @@ async def test_sigkill_at_random_moments_many_times(plane: Plane, settings) -> N
     vmids = {(await plane.tenant(t["id"]))["vmid"] for t in tenants}
     assert set(plane.sim_containers()) == vmids
     assert await plane.ledger_exact()
+
+
+async def test_workers_carry_on_when_the_database_drops_every_connection(
+    plane: Plane, database_url: str
+) -> None:
+    """A PostgreSQL restart mid-flight: the pool, the LISTEN connection and the steps in
+    progress all lose their connections; every tenant still ends active, ledger exact."""
+    import psycopg
+
+    worker = plane.worker
+    worker.poll_interval = 1.0  # the production default: the fallback when NOTIFY is lost
+    worker.start()
+    try:
+        tenants = [await plane.create(f"blip{i}") for i in range(6)]
+        await asyncio.sleep(0.3)  # some are mid-step now
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed and killed[0] >= 2  # at least the pool and the LISTEN connection
+        for _ in range(20):  # the API answers 503 until its pool has replaced the dead ones
+            r = await plane.admin.post(
+                "/api/v1/tenants",
+                json={"project_id": plane.project["id"], "subdomain": "after-blip"},
+            )
+            if r.status_code == 202:
+                tenants.append(r.json())
+                break
+            assert r.status_code == 503, r.text
+        else:
+            raise AssertionError("the API never recovered")
+        async with asyncio.timeout(60):
+            while True:
+                statuses = [(await plane.tenant(t["id"]))["status"] for t in tenants]
+                if all(s == "active" for s in statuses):
+                    break
+                assert "error" not in statuses, statuses
+                await asyncio.sleep(0.2)
+    finally:
+        await worker.stop(grace=5)
+    assert await plane.ledger_exact()
+    assert len(plane.sim_containers()) == len(tenants)

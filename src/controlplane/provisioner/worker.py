@@ -201,7 +201,19 @@ class Worker:
             raise
         except Exception as exc:
             if tenant is not None:
-                await self._failed(tenant, exc)
+                try:
+                    await self._failed(tenant, exc)
+                except (Unavailable, psycopg.OperationalError) as lost:
+                    # The database went away: the outcome cannot be recorded now. The lease
+                    # runs out and the tenant is claimed again from the step its row names.
+                    log.warning(
+                        "could not record a step's failure; the tenant will be retried",
+                        extra={
+                            "tenant": str(tenant_id),
+                            "error": str(lost),
+                            "step_error": str(exc),
+                        },
+                    )
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(
@@ -218,7 +230,12 @@ class Worker:
             and (
                 is_transient(exc)
                 or isinstance(
-                    exc, ProxmoxTaskError | httpx.TransportError | Unavailable | TimeoutError
+                    exc,
+                    ProxmoxTaskError
+                    | httpx.TransportError
+                    | Unavailable  # the database, through the gateway
+                    | psycopg.OperationalError  # the database, on a connection of a step's own
+                    | TimeoutError,
                 )
             )
         )
