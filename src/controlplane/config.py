@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     db_pool_min: int = Field(2, ge=1)
     db_pool_max: int = Field(20, ge=1)
+    db_pool_timeout_s: float = Field(
+        10.0,
+        ge=0.5,
+        le=300.0,
+        description="How long a request waits for a database connection before a 503",
+    )
     embedded_pg_dir: str = "var/pg"
 
     # --- workers -------------------------------------------------------------------

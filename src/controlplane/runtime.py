@@ -50,7 +50,10 @@ class Runtime:
         if applied:
             log.info("migrations applied", extra={"applied": applied})
         db = await Database.connect(
-            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            timeout=settings.db_pool_timeout_s,
         )
         self._stoppers.append(db.close)
         audit = AuditLog(db)

@@ -181,3 +181,30 @@ async def test_a_lost_database_connection_is_a_503_then_recovers(
         assert r.json()["error"]["code"] == "database_unavailable"
         assert r.headers["retry-after"] == "5"
     assert statuses[-1] == 200 and 503 in statuses, statuses
+
+
+async def test_no_free_connection_is_a_503_after_the_pool_timeout(database_url: str) -> None:
+    """A database that is down (or a pool that is exhausted) answers in DB_POOL_TIMEOUT_S,
+    not after psycopg's default 30 s."""
+    import time
+
+    from controlplane.app import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(database_url, db_pool_min=1, db_pool_max=1, db_pool_timeout_s=0.5)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as admin:
+            db = app.state.cp.db
+            async with db.pool.connection():  # the only connection, held
+                started = time.monotonic()
+                r = await admin.get("/api/v1/nodes")
+                waited = time.monotonic() - started
+            assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
+            assert waited < 5, waited  # the configured 0.5 s, far from the default 30 s
+            assert (await admin.get("/api/v1/nodes")).status_code == 200

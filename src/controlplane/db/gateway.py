@@ -95,11 +95,16 @@ class Database(_Executor):
         self.queries_run = 0  # read by tests to catch N+1 queries
 
     @classmethod
-    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 20) -> Database:
+    async def connect(
+        cls, url: str, *, min_size: int = 2, max_size: int = 20, timeout: float = 10.0
+    ) -> Database:
+        # `timeout` bounds the wait for a connection (the pool is busy, or the database is
+        # down and being reconnected); past it the caller gets Unavailable, the API a 503.
         pool = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
+            timeout=timeout,
             open=False,
             kwargs={"row_factory": dict_row, "autocommit": True},
             name="controlplane",

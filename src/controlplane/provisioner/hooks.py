@@ -20,6 +20,7 @@ async def start_workers(state: AppState, serve_api: bool) -> Stopper | None:
         state.settings.database_url or state.db.pool.conninfo,
         min_size=1,
         max_size=2 * concurrency + 4,
+        timeout=state.settings.db_pool_timeout_s,
     )
     ctx = StepContext(
         db=db,
