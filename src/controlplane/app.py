@@ -39,7 +39,7 @@ from controlplane.users.routes import router as users_router
 from controlplane.users.tenant_routes import router as user_tenants_router
 from controlplane.web.clientip import ClientIpMiddleware
 from controlplane.web.docs import install_docs
-from controlplane.web.errors import install_error_handlers
+from controlplane.web.errors import ErrorResponse, install_error_handlers
 from controlplane.web.middleware import (
     BodyLimitMiddleware,
     ErrorCatcherMiddleware,
@@ -73,6 +73,14 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Any route that reads the database may answer this while PostgreSQL is away.
+        responses={
+            503: {
+                "model": ErrorResponse,
+                "description": "the database cannot be reached (`database_unavailable`); "
+                "retry after `Retry-After` seconds",
+            }
+        },
     )
     install_error_handlers(app)
     # Dashboard pages show a database outage in their own banner or error page.

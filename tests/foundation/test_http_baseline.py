@@ -208,3 +208,10 @@ async def test_no_free_connection_is_a_503_after_the_pool_timeout(database_url: 
             assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
             assert waited < 5, waited  # the configured 0.5 s, far from the default 30 s
             assert (await admin.get("/api/v1/nodes")).status_code == 200
+
+
+async def test_openapi_documents_the_database_outage_503(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            assert "503" in operation["responses"], (method, path)
