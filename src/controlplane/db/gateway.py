@@ -87,6 +87,10 @@ class Transaction(_Executor):
             raise (_translate(exc) or exc) from exc
 
 
+class Session(Transaction):
+    """Queries on one held connection, each committed at once (for session-level state)."""
+
+
 class Database(_Executor):
     """The pool plus helpers. Each helper call runs in its own short transaction."""
 
@@ -149,6 +153,15 @@ class Database(_Executor):
         try:
             async with self.pool.connection() as conn, conn.transaction():
                 yield Transaction(conn)
+        except psycopg.Error as exc:
+            raise (_translate(exc) or exc) from exc
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        """One connection held for the block, autocommit: for session-level advisory locks."""
+        try:
+            async with self.pool.connection() as conn:
+                yield Session(conn)
         except psycopg.Error as exc:
             raise (_translate(exc) or exc) from exc
 

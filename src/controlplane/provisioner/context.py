@@ -110,10 +110,10 @@ class StepContext:
         """
         digest = hashlib.sha256(f"clone:{node_id}:{template}".encode()).digest()
         key = int.from_bytes(digest[:8], "big", signed=True)
-        async with self.db.pool.connection() as conn:
+        async with self.db.session() as session:
             self._waiting(+1)
             try:
-                await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                await session.execute("SELECT pg_advisory_lock(%(key)s)", {"key": key})
             finally:
                 self._waiting(-1)
             try:
@@ -121,4 +121,4 @@ class StepContext:
                     raise LostLease("shutting down before the clone started")
                 yield
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                await session.execute("SELECT pg_advisory_unlock(%(key)s)", {"key": key})

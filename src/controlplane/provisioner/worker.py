@@ -203,7 +203,7 @@ class Worker:
             if tenant is not None:
                 try:
                     await self._failed(tenant, exc)
-                except (Unavailable, psycopg.OperationalError) as lost:
+                except Unavailable as lost:
                     # The database went away: the outcome cannot be recorded now. The lease
                     # runs out and the tenant is claimed again from the step its row names.
                     log.warning(
@@ -230,12 +230,7 @@ class Worker:
             and (
                 is_transient(exc)
                 or isinstance(
-                    exc,
-                    ProxmoxTaskError
-                    | httpx.TransportError
-                    | Unavailable  # the database, through the gateway
-                    | psycopg.OperationalError  # the database, on a connection of a step's own
-                    | TimeoutError,
+                    exc, ProxmoxTaskError | httpx.TransportError | Unavailable | TimeoutError
                 )
             )
         )
