@@ -206,3 +206,33 @@ async def pve_sim() -> AsyncIterator[SimHandle]:
     handle, server = await start_sim()
     yield handle
     await server.close()  # type: ignore[attr-defined]
+
+
+async def wait_until_blocked(db: object, statement: str, what: str) -> None:
+    """Until another session waits for a lock in a statement containing `statement`.
+
+    Race tests hold a transaction open on a second connection, start the competing request,
+    and use this before committing, so the request is known to be queued behind the lock.
+    """
+    import asyncio
+
+    for _ in range(500):
+        waiting = await db.fetch_val(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE %(pattern)s AND pid <> pg_backend_pid()",
+            {"pattern": f"%{statement}%"},
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{what} never waited for the lock")
+
+
+def terminate_backends(database_url: str) -> int:
+    """What a PostgreSQL restart does to the app: every connection to its database dies."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from controlplane.admin.middleware import AdminHeadersMiddleware
 from controlplane.admin.routes import router as admin_router
-from controlplane.admin.web import database_error as admin_database_error
+from controlplane.admin.web import database_unavailable as admin_database_unavailable
 from controlplane.audit.routes import router as audit_router
 from controlplane.auth.routes import RATE_LIMITED_PATHS
 from controlplane.auth.routes import router as auth_router
@@ -84,7 +84,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     )
     install_error_handlers(app)
     # Dashboard pages show a database outage in their own banner or error page.
-    app.add_exception_handler(DatabaseUnavailable, admin_database_error)
+    app.add_exception_handler(DatabaseUnavailable, admin_database_unavailable)
     install_docs(app)
     static = Path(str(resources.files("controlplane").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")

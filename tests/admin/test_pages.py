@@ -7,7 +7,7 @@ import re
 import uuid
 
 from tests.admin.conftest import Browser, audit_rows
-from tests.conftest import PVE_TOKEN_ID, PVE_TOKEN_SECRET, SimHandle
+from tests.conftest import PVE_TOKEN_ID, PVE_TOKEN_SECRET, SimHandle, terminate_backends
 
 
 def _db(app: object):  # type: ignore[no-untyped-def]
@@ -494,14 +494,9 @@ async def test_a_database_outage_shows_in_the_dashboard(
     dash: Browser, app: object, database_url: str
 ) -> None:
     """503 in the page's own terms (banner for HTMX, error page otherwise), not JSON."""
-    import psycopg
 
     assert (await dash.open("/admin/tenants")).status_code == 200
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    assert terminate_backends(database_url) >= 1
     r = await dash.hx_get("/admin/tenants")
     assert r.status_code == 503, r.text
     assert r.headers["hx-retarget"] == "#flash" and r.headers["retry-after"] == "5"

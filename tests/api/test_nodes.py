@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import PVE_TOKEN_SECRET, SimHandle, flush_audit
+from tests.conftest import PVE_TOKEN_SECRET, SimHandle, flush_audit, wait_until_blocked
 
 
 @pytest.fixture
@@ -213,15 +213,7 @@ async def test_delete_waits_for_a_placement_in_flight(
             (uuid.uuid4(), project["id"], node["id"]),
         )
         delete = asyncio.create_task(admin.delete(f"/api/v1/nodes/{node['id']}"))
-        for _ in range(500):  # until the delete waits for the placement's row lock
-            waiting = await db.fetch_val(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE '%%FROM nodes%%' AND pid <> pg_backend_pid()"
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.01)
-        assert waiting, "the delete never waited for the placement"
+        await wait_until_blocked(db, "FROM nodes", "the delete")
         await placement.commit()
         r = await delete
     assert r.status_code == 409, r.text

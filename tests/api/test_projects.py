@@ -8,7 +8,7 @@ import uuid
 import httpx
 import psycopg
 
-from tests.conftest import flush_audit
+from tests.conftest import flush_audit, wait_until_blocked
 
 BODY = {"name": "Web app", "slug": "web", "template_vmid": 9000}
 
@@ -139,15 +139,7 @@ async def test_delete_waits_for_a_tenant_insert_in_flight(
             (uuid.uuid4(), project["id"]),
         )
         delete = asyncio.create_task(admin.delete(f"/api/v1/projects/{project['id']}"))
-        for _ in range(500):  # until the delete waits for the insert's key-share lock
-            waiting = await db.fetch_val(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE '%%FROM projects%%' AND pid <> pg_backend_pid()"
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.01)
-        assert waiting, "the delete never waited for the insert"
+        await wait_until_blocked(db, "FROM projects", "the delete")
         await creating.commit()
         r = await delete
     assert r.status_code == 409, r.text

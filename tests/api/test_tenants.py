@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import SimHandle
+from tests.conftest import SimHandle, wait_until_blocked
 
 
 async def _online_node(
@@ -232,15 +232,7 @@ async def test_create_for_a_project_deleted_meanwhile_is_404(
         create = asyncio.create_task(
             admin.post("/api/v1/tenants", json={"project_id": project["id"], "subdomain": "acme"})
         )
-        for _ in range(500):  # until the insert's foreign-key check waits for the delete
-            waiting = await db.fetch_val(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND pid <> pg_backend_pid()"
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.01)
-        assert waiting, "the create never waited for the delete"
+        await wait_until_blocked(db, "", "the create")
         await deleting.commit()
         r = await create
     assert r.status_code == 404, r.text

@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from tests.auth.conftest import PASSWORD, bearer, client_for, login, register, user_settings
-from tests.conftest import ADMIN_TOKEN, flush_audit
+from tests.conftest import ADMIN_TOKEN, flush_audit, wait_until_blocked
 
 
 async def test_register_login_me(client: httpx.AsyncClient) -> None:
@@ -346,15 +346,7 @@ async def test_logout_also_revokes_a_token_a_concurrent_refresh_adds(
         logout = asyncio.create_task(
             client.post("/api/v1/auth/logout", json={"refresh_token": token})
         )
-        for _ in range(500):  # until the logout waits for the rotation's row lock
-            waiting = await db.fetch_val(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE '%%UPDATE refresh_tokens%%' AND pid <> pg_backend_pid()"
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.01)
-        assert waiting, "the logout never waited for the rotation"
+        await wait_until_blocked(db, "UPDATE refresh_tokens", "the logout")
         await rotation.commit()
         assert (await logout).status_code == 204
     live = await db.fetch_val(

@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, terminate_backends
 
 REQUIRED = {
     "content-security-policy",
@@ -162,15 +162,9 @@ async def test_a_lost_database_connection_is_a_503_then_recovers(
     admin: httpx.AsyncClient, database_url: str
 ) -> None:
     """PostgreSQL restarting under the pool: 503 with Retry-After, never a 500, then 200."""
-    import psycopg
 
     assert (await admin.get("/api/v1/nodes")).status_code == 200
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        killed = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    assert killed and killed[0] >= 1
+    assert terminate_backends(database_url) >= 1
     statuses = []
     for _ in range(20):  # each dead pooled connection fails once and is replaced
         r = await admin.get("/api/v1/nodes")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, ENCRYPTION_KEY, JWT_SECRET
+from tests.conftest import ADMIN_TOKEN, ENCRYPTION_KEY, JWT_SECRET, terminate_backends
 from tests.provisioner.conftest import Plane
 
 STEPS = ["clone", "configure", "start", "address", "route"]
@@ -106,7 +106,6 @@ async def test_workers_carry_on_when_the_database_drops_every_connection(
 ) -> None:
     """A PostgreSQL restart mid-flight: the pool, the LISTEN connection and the steps in
     progress all lose their connections; every tenant still ends active, ledger exact."""
-    import psycopg
 
     worker = plane.worker
     worker.poll_interval = 1.0  # the production default: the fallback when NOTIFY is lost
@@ -114,12 +113,8 @@ async def test_workers_carry_on_when_the_database_drops_every_connection(
     try:
         tenants = [await plane.create(f"blip{i}") for i in range(6)]
         await asyncio.sleep(0.3)  # some are mid-step now
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            killed = conn.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchone()
-        assert killed and killed[0] >= 2  # at least the pool and the LISTEN connection
+        # At least the pool and the LISTEN connection.
+        assert terminate_backends(database_url) >= 2
         for _ in range(20):  # the API answers 503 until its pool has replaced the dead ones
             r = await plane.admin.post(
                 "/api/v1/tenants",

@@ -16,7 +16,6 @@ from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
 
 from controlplane.admin.sessions import CSRF_HEADER, POLL_HEADER, AdminSession
-from controlplane.db import gateway as db
 from controlplane.web import errors
 
 # Read by htmx from <meta name="htmx-config">: no eval, no inline styles it would inject,
@@ -165,9 +164,9 @@ def _path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-async def database_error(request: Request, exc: Exception) -> Response:
+async def database_unavailable(request: Request, exc: Exception) -> Response:
     """A database outage on a dashboard page: the page's own banner or error page, not JSON."""
-    if request.url.path.startswith("/admin/") and isinstance(exc, db.Unavailable):
+    if request.url.path.startswith("/admin/"):
         response = flash_error(
             request, "The database cannot be reached right now; retry in a few seconds.", 503
         )

@@ -180,9 +180,12 @@ async def _regrant_within_grace(
         if row is None:
             return None
         pair = await _issue(
-            tx, settings, user_id=row["user_id"], version=row["token_version"],
+            tx,
+            settings,
+            user_id=row["user_id"],
+            version=row["token_version"],
             family_id=row["family_id"],
-        )  # fmt: skip
+        )
         return {**row, "regranted": True}, pair
 
 
