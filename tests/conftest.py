@@ -27,7 +27,6 @@ _counter = itertools.count()
 ADMIN_TOKEN = "admin-" + "x7Qp2" * 8
 ENCRYPTION_KEY = secrets.token_hex(32)
 JWT_SECRET = secrets.token_hex(32)
-SHARED_PVE = Path(__file__).resolve().parents[2] / "shared" / "pve"
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,8 +28,8 @@ from controlplane.pvesim import (
     Token,
     create_app,
 )
+from tests.reference import PVE_FIXTURES
 
-SHARED_PVE = Path(__file__).resolve().parents[2] / ".." / "shared" / "pve"
 FAST = {
     "vzclone": 0.03,
     "vzstart": 0.02,
@@ -192,13 +191,10 @@ async def sim_pair() -> AsyncIterator[tuple[Simulator, ProxmoxClient]]:
 
 
 @pytest.fixture(scope="session")
-def shared_fixture() -> Callable[[str], str]:
-    """Read a recorded response from ../shared/pve/fixtures (never copied into the repo)."""
-    folder = SHARED_PVE / "fixtures"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is not available")
+def recorded_response() -> Callable[[str], str]:
+    """Read a recorded response from tests/data/pve/fixtures."""
 
     def read(name: str) -> str:
-        return (folder / name).read_text()
+        return (PVE_FIXTURES / name).read_text()
 
     return read

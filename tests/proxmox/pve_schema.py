@@ -1,4 +1,4 @@
-"""Proxmox's API schema (../shared/pve/pve-8.4-apischema.json) as JSON Schema validators.
+"""Proxmox's API schema (tests/data/pve/pve-8.4-apischema.json) as JSON Schema validators.
 
 PVE's dialect differs from JSON Schema: properties are required unless ``optional: 1``,
 indexed keys are written ``net[n]``, patterns are implicitly anchored, ``format`` is either
@@ -8,7 +8,7 @@ uses) or an inline property-string format, and booleans travel as ``0``/``1``.
 Strictness: request parameters are checked strictly (PVE itself rejects unknown keys).
 Responses are checked strictly too, objects included, except for the deviations listed in
 ``RETURN_LENIENCY`` / ``EXTRA_RETURN_KEYS``: each is a documented case where real PVE
-returns more than (or other than) its schema says (REFERENCE.md sections 3.5, 4.x, 5.2).
+returns more than (or other than) its schema says (docs/proxmox-reference.md sections 3.5, 4.x, 5.2).
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-SCHEMA_FILE = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "pve" / "pve-8.4-apischema.json"
-)
+from tests.reference import PVE_SCHEMA
+
+SCHEMA_FILE = PVE_SCHEMA
 
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?"
 NAMED_FORMATS = {  # pve-common PVE/JSONSchema.pm

@@ -127,8 +127,10 @@ async def test_body_message_is_preferred_over_the_first_line() -> None:
     assert not is_transient(err.value)
 
 
-async def test_parameter_errors_from_recorded_fixture(shared_fixture: Callable[[str], str]) -> None:
-    body = json.loads(shared_fixture("get-cluster-nextid.400-vmid-exists.json"))
+async def test_parameter_errors_from_recorded_fixture(
+    recorded_response: Callable[[str], str],
+) -> None:
+    body = json.loads(recorded_response("get-cluster-nextid.400-vmid-exists.json"))
     client = client_for(lambda _r: reply(400, "Parameter verification failed.", body))
     with pytest.raises(ProxmoxParameterError) as err:
         await client.next_id(218)
@@ -179,7 +181,9 @@ async def test_timeout_is_unavailable() -> None:
     assert is_transient(err.value)
 
 
-async def test_lenient_parsing_of_recorded_fixtures(shared_fixture: Callable[[str], str]) -> None:
+async def test_lenient_parsing_of_recorded_fixtures(
+    recorded_response: Callable[[str], str],
+) -> None:
     routes = {
         "/api2/json/nodes/node1/lxc": "get-nodes-node-lxc.pve7.json",
         "/api2/json/nodes/node1/lxc/506/status/current": (
@@ -193,7 +197,7 @@ async def test_lenient_parsing_of_recorded_fixtures(shared_fixture: Callable[[st
     }
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return reply(200, "OK", json.loads(shared_fixture(routes[request.url.path])))
+        return reply(200, "OK", json.loads(recorded_response(routes[request.url.path])))
 
     client = client_for(handler)
     cts = await client.list_containers("node1")
@@ -215,8 +219,8 @@ async def test_lenient_parsing_of_recorded_fixtures(shared_fixture: Callable[[st
     assert parse_upid(upid).token_id == "api_token"
 
 
-async def test_nextid_string_and_config_fixture(shared_fixture: Callable[[str], str]) -> None:
-    config = json.loads(shared_fixture("get-nodes-node-lxc-vmid-config.pve9.2.data.json"))
+async def test_nextid_string_and_config_fixture(recorded_response: Callable[[str], str]) -> None:
+    config = json.loads(recorded_response("get-nodes-node-lxc-vmid-config.pve9.2.data.json"))
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/config"):
@@ -228,7 +232,9 @@ async def test_nextid_string_and_config_fixture(shared_fixture: Callable[[str], 
     assert (await client.get_config("pve", 9902))["net0"].startswith("name=eth0")
 
 
-async def test_wait_task_polls_the_node_in_the_upid(shared_fixture: Callable[[str], str]) -> None:
+async def test_wait_task_polls_the_node_in_the_upid(
+    recorded_response: Callable[[str], str],
+) -> None:
     polled: list[str] = []
     states = iter(["running", "running", "stopped"])
 
@@ -245,7 +251,7 @@ async def test_wait_task_polls_the_node_in_the_upid(shared_fixture: Callable[[st
     assert len(polled) == 3
     assert all(p.startswith("/api2/json/nodes/pve2/tasks/UPID:pve2:") for p in polled)
 
-    recorded = json.loads(shared_fixture("get-nodes-node-tasks-upid-status.warnings.json"))
+    recorded = json.loads(recorded_response("get-nodes-node-tasks-upid-status.warnings.json"))
     upid = recorded["data"]["upid"]
     done = await client_for(lambda _r: reply(200, "OK", recorded)).wait_task(upid, timeout=1)
     assert done["exitstatus"] == "WARNINGS: 1"

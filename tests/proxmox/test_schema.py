@@ -18,10 +18,6 @@ from controlplane.pvesim import SimTransport, Simulator, create_app
 from . import pve_schema
 from .conftest import make_sim, sim_client
 
-pytestmark = pytest.mark.skipif(
-    not pve_schema.SCHEMA_FILE.is_file(), reason="../shared/pve schema not available"
-)
-
 
 @dataclass
 class Exchange:

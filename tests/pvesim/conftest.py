@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,6 @@ from controlplane.pvesim import (
     create_app,
 )
 
-SHARED_PVE = Path(__file__).resolve().parents[2] / ".." / "shared" / "pve"
 FAST = {
     t: 0.02
     for t in ("vzclone", "vzstart", "vzstop", "vzshutdown", "vzreboot", "vzdestroy", "vztemplate")

@@ -1,4 +1,4 @@
-"""The simulator against REFERENCE.md section 12, the fidelity checklist, point by point."""
+"""The simulator against docs/proxmox-reference.md section 12, the fidelity checklist, point by point."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import time
 import httpx
 
 from controlplane.pvesim import SimTransport, Simulator, create_app
+from tests.reference import PVE_FIXTURES
 
-from .conftest import AUDITOR, NOBODY, ROOT, SHARED_PVE, finish_tasks, new_sim, wait_for
+from .conftest import AUDITOR, NOBODY, ROOT, finish_tasks, new_sim, wait_for
 
 UPID_RE = re.compile(
     r"^UPID:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:"
@@ -45,7 +46,7 @@ async def test_pre_83_error_body_has_no_message() -> None:
     transport = SimTransport(create_app(sim))
     async with httpx.AsyncClient(transport=transport, base_url="https://s/api2/json") as raw:
         response = await raw.post("/nodes/pve1/lxc/9000/clone", data={"newid": 200}, headers=ROOT)
-    recorded = SHARED_PVE / "fixtures" / "post-nodes-node-lxc-vmid-clone.500-ct-locked.http"
+    recorded = PVE_FIXTURES / "post-nodes-node-lxc-vmid-clone.500-ct-locked.http"
     status_line, *_rest = recorded.read_text().splitlines()
     assert f"HTTP/1.1 {response.status_code} {response.reason_phrase}" == status_line
     assert response.content == b'{"data":null}'  # byte for byte as recorded
@@ -82,9 +83,7 @@ async def test_401_delay_is_optional() -> None:
 
 async def test_400_has_per_field_errors(api: httpx.AsyncClient) -> None:
     response = await api.get("/cluster/nextid", params={"vmid": "9000"})
-    recorded = json.loads(
-        (SHARED_PVE / "fixtures" / "get-cluster-nextid.400-vmid-exists.json").read_text()
-    )
+    recorded = json.loads((PVE_FIXTURES / "get-cluster-nextid.400-vmid-exists.json").read_text())
     assert (response.status_code, response.reason_phrase) == (400, "Parameter verification failed.")
     body = response.json()
     assert body.pop("message") == "Parameter verification failed.\n"

@@ -14,11 +14,9 @@ import pytest
 
 from controlplane.pvesim.api import ENDPOINTS
 from controlplane.pvesim.params import Param
+from tests.reference import PVE_SCHEMA
 
-from .conftest import SHARED_PVE
-
-SCHEMA = SHARED_PVE / "pve-8.4-apischema.json"
-pytestmark = pytest.mark.skipif(not SCHEMA.is_file(), reason="../shared/pve schema not available")
+SCHEMA = PVE_SCHEMA
 
 # Where the simulator knowingly checks less than PVE (values it stores but never parses).
 UNCHECKED_FORMATS = {"mp[n]", "rootfs", "features", "dev[n]", "unused[n]", "startup",

@@ -4,7 +4,7 @@ Proxmox puts its error text in the HTTP *reason phrase* (``500 CT is locked (dis
 PVE >= 8.3 also repeats it in the JSON body as ``message``. Parameter errors (400) carry
 an ``errors`` object mapping each parameter to its problem. Most handler errors are a
 plain 500, so the subclasses below are chosen from the message text (see
-``../shared/pve/REFERENCE.md`` section 3.4 for the exact strings).
+``docs/proxmox-reference.md`` section 3.4 for the exact strings).
 
     ProxmoxError                      status, message, errors
      +-- ProxmoxAuthError             401 (the body is empty: the text is the reason phrase)

@@ -3,7 +3,7 @@
 pve-http-server splits a form body on ``&`` *and* ``;`` and each pair on every ``=``, so a raw
 ``=`` cuts a value (``net0=name=eth0,...`` arrives as ``name``) and a raw ``;`` starts a new
 pair (``tags=a;b``). Every key and value is therefore percent-encoded with nothing left
-"safe" (REFERENCE.md section 1). Booleans go as ``0``/``1``; ``None`` means "not sent".
+"safe" (docs/proxmox-reference.md section 1). Booleans go as ``0``/``1``; ``None`` means "not sent".
 """
 
 from __future__ import annotations

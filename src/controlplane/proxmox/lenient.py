@@ -2,7 +2,7 @@
 
 Perl emits a number as a JSON string once it was used as a string: ``/cluster/nextid``
 returns ``"100"``, PVE < 8.2 lists ``"vmid":"106"``, PVE 6 returned ``pid``/``disk`` as
-strings and ``lock``/``template`` as ``""`` (REFERENCE.md section 3.5). These helpers
+strings and ``lock``/``template`` as ``""`` (docs/proxmox-reference.md section 3.5). These helpers
 accept int-or-numeric-string for ids and counters and ``0/1/""/bool`` for flags.
 """
 

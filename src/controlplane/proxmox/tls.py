@@ -3,7 +3,7 @@
 Most Proxmox hosts serve a certificate signed by the cluster's own CA, so the usual choice
 is to pin the leaf certificate's SHA-256 fingerprint (the ``AA:BB:..`` value that ``GET
 /nodes`` shows as ``ssl_fingerprint``). With a pin, CA and hostname checks are replaced by
-the pin, exactly like Proxmox's own API client does (REFERENCE.md section 8).
+the pin, exactly like Proxmox's own API client does (docs/proxmox-reference.md section 8).
 
 The pin is checked inside the connection setup, right after the TLS handshake and before
 httpcore writes a single request byte, by wrapping httpcore's network backend. The API

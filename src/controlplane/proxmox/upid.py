@@ -1,7 +1,7 @@
 """Proxmox task ids (UPIDs) and task exit statuses.
 
 ``UPID:<node>:<pid>:<pstart>:<starttime>:<type>:<id>:<user>:`` with upper-case hex numbers
-and a trailing colon (REFERENCE.md section 5.1). The node in the UPID is where the task
+and a trailing colon (docs/proxmox-reference.md section 5.1). The node in the UPID is where the task
 runs, so its status must be polled there, whatever node the request went to.
 """
 

@@ -4,7 +4,7 @@ Everything checked synchronously in PVE is checked here before the UPID is retur
 the locks PVE takes up front (the clone's ``disk`` lock on the source and ``create`` lock on
 the target, ``destroyed`` on delete) are set in the same step. What PVE checks inside the
 worker (locks on power actions, a start of a missing CT) fails the *task* instead
-(REFERENCE.md sections 3.4, 4.7-4.13).
+(docs/proxmox-reference.md sections 3.4, 4.7-4.13).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A token has an ACL: a map from path (``/``, ``/vms``, ``/vms/100``, ``/nodes/pve1``) to
 privileges, inherited by sub-paths like PVE's propagating ACLs. ``acl=None`` means every
 privilege everywhere (a token without privilege separation on ``root@pam``). The
-``Authorization`` header is parsed like pve-http-server does (REFERENCE.md section 2.1).
+``Authorization`` header is parsed like pve-http-server does
+(docs/proxmox-reference.md section 2.1).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Request parameter extraction with pve-http-server's naive form decoder.
 
-Faithful to ``decode_urlencoded`` (REFERENCE.md section 1): pairs are split on ``&`` and
-``;``; each pair is split on ``=`` with Perl's implicit limit, so ``k=a=b`` gives ``a``;
+Faithful to ``decode_urlencoded`` (docs/proxmox-reference.md section 1): pairs are split on
+``&`` and ``;``; each pair is split on ``=`` with Perl's implicit limit, so ``k=a=b`` gives ``a``;
 ``+`` and ``%XX`` are decoded afterwards; a repeated key becomes a list. JSON bodies are
 accepted as well, and query-string parameters override body keys.
 """

@@ -2,7 +2,7 @@
 
 The specs mirror the official 8.4 API schema for each endpoint the simulator serves (a
 test compares them with ``pve-8.4-apischema.json``); the schema file itself is not shipped.
-Messages are pve-common ``JSONSchema.pm``'s (REFERENCE.md section 3.3). Format checks
+Messages are pve-common ``JSONSchema.pm``'s (docs/proxmox-reference.md section 3.3). Format checks
 cover the named formats these endpoints use; property strings are checked in
 ``propstr``.
 """

@@ -1,7 +1,8 @@
 """Config value normalisation as pve-container stores and returns it.
 
 - ``netN``: a property string; the required ``name`` first, then the other keys sorted,
-  with ``type=veth`` and a random ``BC:24:11`` MAC filled in (REFERENCE.md section 4.9).
+  with ``type=veth`` and a random ``BC:24:11`` MAC filled in
+  (docs/proxmox-reference.md section 4.9).
 - ``tags``: split on ``,;`` and whitespace, lower-cased, sorted, deduplicated, ``;``-joined.
 - ``description``: stored as comment lines; read back with ``\\n`` after every line.
 """

@@ -1,6 +1,6 @@
 """Handlers of the read-only endpoints. Each takes ``(sim, token, params)`` and returns data.
 
-Shapes follow PVE 8.4 (REFERENCE.md section 4): ints everywhere except ``nextid`` (a
+Shapes follow PVE 8.4 (docs/proxmox-reference.md section 4): ints everywhere except ``nextid`` (a
 string), ``null`` interfaces for a stopped container, list endpoints that filter by
 privilege instead of answering 403.
 """
