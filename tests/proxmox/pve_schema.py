@@ -7,7 +7,7 @@ uses) or an inline property-string format, and booleans travel as ``0``/``1``.
 
 Strictness: request parameters are checked strictly (PVE itself rejects unknown keys).
 Responses are checked strictly too, objects included, except for the deviations listed in
-``RETURN_LENIENCY`` / ``EXTRA_RETURN_KEYS``: each is a documented case where real PVE
+``RETURN_LENIENCY`` / ``EXTRA_RETURN_KEYS`` / ``OPTIONAL_RETURN_KEYS``: each is a documented case where real PVE
 returns more than (or other than) its schema says (docs/proxmox-reference.md sections 3.5, 4.x, 5.2).
 """
 
@@ -49,6 +49,14 @@ EXTRA_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/cluster/resources"): {"": {"shared", "sdn"}},
     # fixture get-nodes-node-status.pve7.4.json: cpuinfo has these four undocumented keys
     ("GET", "/nodes/{node}/status"): {"cpuinfo": {"flags", "hvm", "mhz", "user_hz"}},
+    # 13.1: the 'current' pseudo-entry has digest and running; a snapshot being made or
+    # deleted has snapstate (pve-container API2/LXC/Snapshot.pm 'list')
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"): {"": {"digest", "running", "snapstate"}},
+}
+# Keys the return schema calls required that real PVE leaves out, per endpoint and object.
+OPTIONAL_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {
+    # 13.1: the 'current' pseudo-entry has no description (nor snaptime)
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"): {"": {"description"}},
 }
 # Whole answers whose type differs from the schema in real PVE.
 RETURN_LENIENCY: dict[tuple[str, str], dict[str, Any]] = {
@@ -98,6 +106,7 @@ def convert(
     strict: bool,
     extras: dict[str, set[str]] | None = None,
     at: str = "",
+    optional: dict[str, set[str]] | None = None,
 ) -> dict[str, Any]:
     """PVE dialect to JSON Schema (2020-12).
 
@@ -106,6 +115,7 @@ def convert(
     no ``properties`` at all (``ha``) is free-form, as PVE means it.
     """
     extras = extras or {}
+    optional = optional or {}
     kind = schema.get("type")
     out: dict[str, Any] = {}
     if kind == "object":
@@ -114,12 +124,14 @@ def convert(
         patterns: dict[str, Any] = {}
         required = []
         for key, sub in (schema.get("properties") or {}).items():
-            converted = convert(sub, strict=strict, extras=extras, at=f"{at}.{key}".lstrip("."))
+            converted = convert(
+                sub, strict=strict, extras=extras, at=f"{at}.{key}".lstrip("."), optional=optional
+            )
             if key.endswith("[n]"):
                 patterns[f"^{re.escape(key[:-3])}\\d+$"] = converted
             else:
                 props[key] = converted
-                if not sub.get("optional"):
+                if not sub.get("optional") and key not in optional.get(at, set()):
                     required.append(key)
         for key in extras.get(at, set()):
             props.setdefault(key, {})
@@ -134,7 +146,9 @@ def convert(
         else:
             out["additionalProperties"] = bool(additional)
     elif kind == "array":
-        items = convert(schema.get("items") or {}, strict=strict, extras=extras, at=at)
+        items = convert(
+            schema.get("items") or {}, strict=strict, extras=extras, at=at, optional=optional
+        )
         out = {"type": "array", "items": items}
     elif kind == "boolean":
         out = {"type": "integer", "enum": [0, 1]}  # PVE sends and accepts 0/1
@@ -231,7 +245,12 @@ def response_problems(method: str, rel_path: str, data: Any) -> list[str]:
         schema = RETURN_LENIENCY[key]
     else:
         returns = info.get("returns") or {}
-        schema = convert(returns, strict=True, extras=EXTRA_RETURN_KEYS.get(key, {}))
+        schema = convert(
+            returns,
+            strict=True,
+            extras=EXTRA_RETURN_KEYS.get(key, {}),
+            optional=OPTIONAL_RETURN_KEYS.get(key, {}),
+        )
         if key in NULLABLE_RETURNS:
             schema = {"anyOf": [schema, {"type": "null"}]}
     validator = Draft202012Validator(schema)

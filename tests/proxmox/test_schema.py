@@ -158,6 +158,53 @@ async def test_client_requests_and_sim_answers_match_the_schema(
     assert client_paths <= seen_paths
 
 
+async def exercise_lifecycle(client: ProxmoxClient, sim: Simulator) -> None:
+    """The hosting-lifecycle calls (snapshots, ...), each with every optional parameter."""
+    vmid = await client.next_id()
+    await client.wait_task(await client.clone("pve1", 9000, vmid, hostname="life"), timeout=5)
+    upid = await client.create_snapshot("pve1", vmid, "before_update", description="d=1;x")
+    await client.wait_task(upid, timeout=5)
+    await client.wait_task(await client.create_snapshot("pve1", vmid, "second"), timeout=5)
+    await client.list_snapshots("pve1", vmid)
+    await client.snapshot_config("pve1", vmid, "before_update")
+    await client.wait_task(await client.start("pve1", vmid), timeout=5)
+    await client.list_snapshots("pve1", vmid)  # 'current' says running
+    upid = await client.rollback_snapshot("pve1", vmid, "before_update", start=True)
+    await client.wait_task(upid, timeout=5)
+    upid = await client.rollback_snapshot("pve1", vmid, "second", start=False)
+    await client.wait_task(upid, timeout=5)
+    await client.wait_task(await client.delete_snapshot("pve1", vmid, "second"), timeout=5)
+    upid = await client.delete_snapshot("pve1", vmid, "before_update", force=True)
+    await client.wait_task(upid, timeout=5)
+
+
+LIFECYCLE_PATHS = {
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"),
+    ("POST", "/nodes/{node}/lxc/{vmid}/snapshot"),
+    ("DELETE", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}"),
+    ("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback"),
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config"),
+}
+
+
+async def test_lifecycle_calls_match_the_schema(
+    recorded: tuple[Simulator, ProxmoxClient, Recorder],
+) -> None:
+    sim, client, recorder = recorded
+    await exercise_lifecycle(client, sim)
+    problems: list[str] = []
+    seen = set()
+    for ex in recorder.exchanges:
+        path, _, _ = pve_schema.match(ex.method, ex.path)
+        seen.add((ex.method, path))
+        problems += pve_schema.request_problems(ex.method, ex.path, ex.params)
+        assert ex.status == 200, (ex.method, ex.path, ex.body)
+        assert set(ex.body) <= {"data", "total"}
+        problems += pve_schema.response_problems(ex.method, ex.path, ex.body["data"])
+    assert not problems, "\n".join(problems)
+    assert seen >= LIFECYCLE_PATHS
+
+
 def test_the_validator_is_not_toothless() -> None:
     """The conversion must reject what PVE rejects, or the test above proves nothing."""
     clone = "/nodes/pve1/lxc/9000/clone"
@@ -179,3 +226,9 @@ def test_the_validator_is_not_toothless() -> None:
     assert pve_schema.response_problems("GET", status, {**good, "vmid": "101"})
     assert pve_schema.response_problems("GET", status, {**good, "surprise": 1})
     assert pve_schema.response_problems("GET", "/cluster/nextid", "100") == []
+    snapshots = "/nodes/pve1/lxc/101/snapshot"
+    snap = {"name": "s1", "snaptime": 1, "description": ""}
+    assert pve_schema.response_problems("GET", snapshots, [snap, {"name": "current"}]) == []
+    assert pve_schema.response_problems("GET", snapshots, [{**snap, "snaptime": "1"}])
+    assert pve_schema.response_problems("GET", snapshots, [{"description": ""}])
+    assert pve_schema.request_problems("POST", snapshots, {"snapname": "a"})  # 2+ characters

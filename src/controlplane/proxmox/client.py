@@ -296,6 +296,54 @@ class ProxmoxClient:
         data = await self._call("GET", f"{self._ct(node, vmid)}/feature", {"feature": feature})
         return as_flag((data or {}).get("hasFeature"))
 
+    # -- snapshots ----------------------------------------------------------------------
+
+    async def list_snapshots(self, node: str, vmid: int) -> list[dict[str, Any]]:
+        """The container's snapshots, oldest first, without the ``current`` pseudo-entry.
+
+        Proxmox lists the present state as a last item named ``current`` (with ``digest``
+        and ``running`` instead of ``snaptime`` and ``description``); it is not a snapshot,
+        so it is left out here. ``snapstate`` is set while a snapshot is being made or
+        deleted (or was left half-done by a failed task).
+        """
+        items = await self._call("GET", f"{self._ct(node, vmid)}/snapshot")
+        snaps = []
+        for item in items or []:
+            if item.get("name") == "current":
+                continue
+            snap = dict(item)
+            snap["snaptime"] = as_int(snap.get("snaptime") or 0)
+            snaps.append(snap)
+        return sorted(snaps, key=lambda s: (s["snaptime"], str(s.get("name"))))
+
+    async def create_snapshot(
+        self, node: str, vmid: int, snapname: str, *, description: str | None = None
+    ) -> str:
+        """Start a ``vzsnapshot`` task. A taken name, a lock or a template fail the *task*."""
+        params = {"snapname": snapname, "description": description}
+        return await self._task("POST", f"{self._ct(node, vmid)}/snapshot", params)
+
+    async def delete_snapshot(
+        self, node: str, vmid: int, snapname: str, *, force: bool | None = None
+    ) -> str:
+        """Start a ``vzdelsnapshot`` task (``force``: drop it from the config even if the
+        storage cannot remove the volume snapshot)."""
+        path = f"{self._ct(node, vmid)}/snapshot/{quote_path(snapname)}"
+        return await self._task("DELETE", path, {"force": force})
+
+    async def rollback_snapshot(
+        self, node: str, vmid: int, snapname: str, *, start: bool | None = None
+    ) -> str:
+        """Start a ``vzrollback`` task. Proxmox stops a running container first (a hard
+        stop) and starts it afterwards only with ``start=True``."""
+        path = f"{self._ct(node, vmid)}/snapshot/{quote_path(snapname)}/rollback"
+        return await self._task("POST", path, {"start": start})
+
+    async def snapshot_config(self, node: str, vmid: int, snapname: str) -> dict[str, Any]:
+        """The config saved in the snapshot, with its ``snaptime`` and ``description``."""
+        path = f"{self._ct(node, vmid)}/snapshot/{quote_path(snapname)}/config"
+        return dict(await self._call("GET", path))
+
     # -- tasks --------------------------------------------------------------------------
 
     async def task_status(self, node: str, upid: str) -> dict[str, Any]:

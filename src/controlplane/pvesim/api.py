@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import actions, views
+from . import actions, snapshots, views
 from .auth import Token, authenticate
 from .errors import PveError
 from .forms import extract_params
@@ -29,8 +29,12 @@ from .params import (
     CONFIG_PUT,
     NODE,
     NODE_VMID,
+    NODE_VMID_SNAP,
     NONNEG,
     OPT_VMID,
+    SNAPSHOT_CREATE,
+    SNAPSHOT_DELETE,
+    SNAPSHOT_ROLLBACK,
     UPID,
     Param,
     validate,
@@ -159,6 +163,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         {"node": NODE, "upid": UPID, "start": NONNEG, "limit": NONNEG, "download": BOOL},
     ),
 )  # fmt: skip
+
+_SNAP = f"{_CT}/snapshot"
+_VM_SNAPSHOT = perm("/vms/{vmid}", "VM.Snapshot")
+SNAPSHOT_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", _SNAP, snapshots.list_snapshots, NODE_VMID, _VM_AUDIT),
+    Endpoint("POST", _SNAP, snapshots.create_snapshot, SNAPSHOT_CREATE, _VM_SNAPSHOT),
+    Endpoint("GET", f"{_SNAP}/{{snapname}}", snapshots.snapshot_index, NODE_VMID_SNAP),
+    Endpoint(
+        "DELETE", f"{_SNAP}/{{snapname}}", snapshots.delete_snapshot, SNAPSHOT_DELETE,
+        _VM_SNAPSHOT,
+    ),
+    Endpoint(
+        "POST", f"{_SNAP}/{{snapname}}/rollback", snapshots.rollback, SNAPSHOT_ROLLBACK,
+        perm("/vms/{vmid}", "VM.Snapshot", "VM.Snapshot.Rollback", any_of=True),
+    ),
+    Endpoint(
+        "GET", f"{_SNAP}/{{snapname}}/config", snapshots.snapshot_config, NODE_VMID_SNAP,
+        perm("/vms/{vmid}", "VM.Snapshot", "VM.Snapshot.Rollback", "VM.Audit", any_of=True),
+    ),
+)  # fmt: skip
+
+ENDPOINTS = ENDPOINTS + SNAPSHOT_ENDPOINTS
 
 
 def find(method: str, rel: str) -> tuple[Endpoint, dict[str, str]] | None:

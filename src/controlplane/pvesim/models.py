@@ -31,6 +31,10 @@ class Container:
     ip: str | None = None
     app_port: int | None = None  # overrides the simulator's global app port
     commands: list[dict[str, Any]] = field(default_factory=list)  # pct exec history
+    # ``[name]`` sections of the config file: the saved config plus snaptime, description
+    # and, while a task works on it, snapstate; ``parent`` is the current state's parent.
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parent: str | None = None
 
     @property
     def lock(self) -> str | None:

@@ -262,3 +262,12 @@ CLONE: dict[str, Param] = {
 }
 
 NODE_VMID: dict[str, Param] = {"node": NODE, "vmid": VMID}
+
+
+# -- snapshots (pve-container API2/LXC/Snapshot.pm; 'pve-lxc-snapshot-name') -------------
+
+SNAPNAME = Param(format="pve-configid", max_length=40, optional=False)
+NODE_VMID_SNAP: dict[str, Param] = {"node": NODE, "vmid": VMID, "snapname": SNAPNAME}
+SNAPSHOT_CREATE: dict[str, Param] = {**NODE_VMID_SNAP, "description": Param()}
+SNAPSHOT_DELETE: dict[str, Param] = {**NODE_VMID_SNAP, "force": BOOL}
+SNAPSHOT_ROLLBACK: dict[str, Param] = {**NODE_VMID_SNAP, "start": BOOL}

@@ -33,6 +33,9 @@ DEFAULT_DURATIONS = {
     "vzreboot": 0.15,
     "vzdestroy": 0.1,
     "vztemplate": 0.05,
+    "vzsnapshot": 0.05,
+    "vzdelsnapshot": 0.05,
+    "vzrollback": 0.1,
 }
 PVE_VERSION = {"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a8503f96d"}
 MiB = 2**20

@@ -240,7 +240,10 @@ def config_digest(ct: Container) -> str:
 def lxc_config(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
     ct = sim.container_on(p["node"], p["vmid"])
     if p.get("snapshot"):
-        raise fail(f"snapshot '{p['snapshot']}' does not exist")
+        snap = ct.snapshots.get(p["snapshot"])
+        if snap is None:
+            raise fail(f"snapshot '{p['snapshot']}' does not exist")
+        return dict(snap)
     out = dict(ct.config)
     if "description" in out:
         out["description"] = description_as_read(str(out["description"]))
