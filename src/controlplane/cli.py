@@ -54,7 +54,7 @@ def serve(
 ) -> None:
     """Serve the API (and, by default, the workers)."""
     from controlplane.app import create_app
-    from controlplane.web.server import uvicorn_config
+    from controlplane.web.server import ConnectionLimits, uvicorn_config
 
     settings = _settings_or_exit(run_workers=workers)
     configure_logging(settings.log_level)
@@ -65,6 +65,7 @@ def serve(
         create_app(settings, database_url=url),
         host=host or settings.bind_addr,
         port=port or settings.host_port,
+        limits=ConnectionLimits.from_settings(settings),
     )
     _exit_normally_on_signals()
     uvicorn.Server(config).run()

@@ -84,6 +84,21 @@ class Settings(BaseSettings):
 
     # --- limits --------------------------------------------------------------------
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_header_bytes: int = Field(
+        65_536,
+        ge=4096,
+        le=16_777_216,
+        description="Request line and headers above this many bytes: 431, connection closed",
+    )
+    max_header_count: int = Field(
+        100, ge=10, le=10_000, description="More request headers than this: 431"
+    )
+    body_timeout_s: float = Field(
+        20.0,
+        ge=0.5,
+        le=3600.0,
+        description="A request body not complete this long after its headers: 408, closed",
+    )
     log_level: str = "INFO"
 
     # --- user accounts, tokens, rate limits (users/auth/sso) ---------------------------

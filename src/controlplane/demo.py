@@ -24,7 +24,7 @@ import uvicorn
 
 from controlplane.app import create_app
 from controlplane.config import Settings
-from controlplane.web.server import uvicorn_config
+from controlplane.web.server import ConnectionLimits, uvicorn_config
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,9 @@ async def run_demo(
     sim, sim_server = await start_demo_cluster(nodes=nodes, secret=secret)
     keys, ssh_servers = await start_demo_ssh(sim, nodes)
     app = create_app(settings, database_url=database_url)
-    server = uvicorn.Server(uvicorn_config(app, host=host, port=port))
+    server = uvicorn.Server(
+        uvicorn_config(app, host=host, port=port, limits=ConnectionLimits.from_settings(settings))
+    )
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:

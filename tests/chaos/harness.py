@@ -31,6 +31,7 @@ class ServeProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    env: dict[str, str] = field(default_factory=dict)  # extra settings for this process
 
     @property
     def url(self) -> str:
@@ -48,6 +49,7 @@ class ServeProcess:
             "TENANT_POLL_SECONDS": "3600",
             "DB_POOL_MAX": "10",
             "LOG_LEVEL": "WARNING",
+            **self.env,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controlplane.cli", "serve", "--port", str(self.port)],
