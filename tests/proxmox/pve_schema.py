@@ -52,6 +52,8 @@ EXTRA_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {
     # 13.1: the 'current' pseudo-entry has digest and running; a snapshot being made or
     # deleted has snapstate (pve-container API2/LXC/Snapshot.pm 'list')
     ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"): {"": {"digest", "running", "snapstate"}},
+    # 14.3: every volume has 'content', a backup its 'subtype' (PVE::Storage volume_list)
+    ("GET", "/nodes/{node}/storage/{storage}/content"): {"": {"content", "subtype"}},
 }
 # Keys the return schema calls required that real PVE leaves out, per endpoint and object.
 OPTIONAL_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {
@@ -85,7 +87,12 @@ def load() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def template_regex(path: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+    """``{volume}`` takes the rest of the path: a volume id has a '/' (local:backup/x)."""
+
+    def group(m: re.Match[str]) -> str:
+        return f"(?P<{m[1]}>{'.+' if m[1] == 'volume' else '[^/]+'})"
+
+    return re.compile("^" + re.sub(r"\{(\w+)\}", group, path) + "$")
 
 
 def match(method: str, rel_path: str) -> tuple[str, dict[str, Any], dict[str, str]]:

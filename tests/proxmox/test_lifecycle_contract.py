@@ -3,9 +3,18 @@ against the simulator and, when configured, a real host (see conftest)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from controlplane.proxmox import ProxmoxError, ProxmoxTaskError, parse_upid
+from controlplane.proxmox import (
+    ProxmoxAlreadyExistsError,
+    ProxmoxError,
+    ProxmoxLockedError,
+    ProxmoxParameterError,
+    ProxmoxTaskError,
+    parse_upid,
+)
 
 from .conftest import Target
 
@@ -51,3 +60,69 @@ async def test_snapshot_lifecycle(pve: Target) -> None:
     assert parse_upid(upid).type == "vzdelsnapshot"
     await client.wait_task(upid, timeout=120)
     assert await client.list_snapshots(node, vmid) == []
+
+
+async def _backup_storage(pve: Target) -> str:
+    stores = await pve.client.storages(pve.node, content="backup")
+    assert stores, "the node needs a storage with 'backup' content"
+    return str(stores[0]["storage"])
+
+
+async def _disk_storage(pve: Target) -> str:
+    stores = await pve.client.storages(pve.node, content="rootdir")
+    return str(stores[0]["storage"])
+
+
+async def test_backup_and_restore(pve: Target) -> None:
+    client, node = pve.client, pve.node
+    vmid = await _new_ct(pve)
+    storage = await _backup_storage(pve)
+    upid = await client.backup(node, vmid, storage=storage, notes_template="{{guestname}}")
+    assert (parse_upid(upid).type, parse_upid(upid).id) == ("vzdump", str(vmid))
+    if pve.sim is not None:
+        await asyncio.sleep(0.01)
+        with pytest.raises(ProxmoxLockedError) as busy:
+            await client.set_config(node, vmid, memory=1024)
+        assert busy.value.lock == "backup"
+    await client.wait_task(upid, timeout=600)
+    backups = await client.storage_content(node, storage, content="backup", vmid=vmid)
+    assert len(backups) == 1 and backups[0]["vmid"] == vmid
+    volid = backups[0]["volid"]
+    assert volid.startswith(f"{storage}:backup/vzdump-lxc-{vmid}-")
+    assert backups[0]["notes"] == f"ct-life-{vmid}"
+
+    disks = await _disk_storage(pve)
+    with pytest.raises(ProxmoxAlreadyExistsError):
+        await client.restore(node, vmid, volid, storage=disks)
+    with pytest.raises(ProxmoxParameterError) as no_rootdir:
+        await client.restore(node, vmid, volid, storage=storage, force=True)
+    assert "does not support container directories" in no_rootdir.value.errors["storage"]
+    await client.set_config(node, vmid, memory=2048)
+    upid = await client.restore(node, vmid, volid, storage=disks, force=True)
+    assert parse_upid(upid).type == "vzrestore"
+    await client.wait_task(upid, timeout=600)
+    assert (await client.get_config(node, vmid))["memory"] != 2048
+
+    upid = await client.delete_volume(node, storage, volid)
+    assert parse_upid(upid).type == "imgdel"
+    await client.wait_task(upid, timeout=120)
+    assert await client.storage_content(node, storage, content="backup", vmid=vmid) == []
+
+
+async def test_backup_to_a_storage_without_backup_content(pve: Target) -> None:
+    vmid = await _new_ct(pve)
+    disks = await _disk_storage(pve)
+    upid = await pve.client.backup(pve.node, vmid, storage=disks)
+    with pytest.raises(ProxmoxTaskError) as wrong:
+        await pve.client.wait_task(upid, timeout=120)
+    assert wrong.value.exitstatus == (
+        f"could not get storage information for '{disks}': can't use storage '{disks}' for "
+        "backups - wrong content type"
+    )
+
+
+async def test_backup_of_a_ct_on_another_node_starts_nothing(pve: Target) -> None:
+    sim = pve.need_sim()
+    other = next(n for n in sim.nodes if n != pve.node)
+    with pytest.raises(ProxmoxError, match="started no task"):
+        await pve.client.backup(other, pve.need_template(), storage="local")

@@ -177,6 +177,23 @@ async def exercise_lifecycle(client: ProxmoxClient, sim: Simulator) -> None:
     upid = await client.delete_snapshot("pve1", vmid, "before_update", force=True)
     await client.wait_task(upid, timeout=5)
 
+    await client.storages("pve1")
+    await client.storages("pve1", content="backup")
+    upid = await client.backup(
+        "pve1", vmid, storage="local", mode="snapshot", compress="zstd",
+        notes_template="{{guestname}}", protected=False, remove=False,
+    )  # fmt: skip
+    await client.wait_task(upid, timeout=5)
+    await client.storage_content("pve1", "local-lvm")
+    backups = await client.storage_content("pve1", "local", content="backup", vmid=vmid)
+    volid = backups[0]["volid"]
+    upid = await client.restore(
+        "pve1", vmid, volid, storage="local-lvm", force=True, start=False, unique=True,
+        hostname="restored", memory=1024,
+    )  # fmt: skip
+    await client.wait_task(upid, timeout=5)
+    await client.wait_task(await client.delete_volume("pve1", "local", volid), timeout=5)
+
 
 LIFECYCLE_PATHS = {
     ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"),
@@ -184,6 +201,11 @@ LIFECYCLE_PATHS = {
     ("DELETE", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}"),
     ("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback"),
     ("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config"),
+    ("GET", "/nodes/{node}/storage"),
+    ("GET", "/nodes/{node}/storage/{storage}/content"),
+    ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}"),
+    ("POST", "/nodes/{node}/vzdump"),
+    ("POST", "/nodes/{node}/lxc"),
 }
 
 

@@ -344,6 +344,120 @@ class ProxmoxClient:
         path = f"{self._ct(node, vmid)}/snapshot/{quote_path(snapname)}/config"
         return dict(await self._call("GET", path))
 
+    # -- backups, restore and storage ----------------------------------------------------
+
+    async def storages(self, node: str, *, content: str | None = None) -> list[dict[str, Any]]:
+        """The storages ``node`` sees (``content="backup"``: only those that take backups)."""
+        items = await self._call("GET", f"/nodes/{quote_path(node)}/storage", {"content": content})
+        out = []
+        for item in items or []:
+            entry = dict(item)
+            for key in ("total", "used", "avail"):
+                if key in entry:
+                    entry[key] = as_int(entry[key])
+            for key in ("shared", "active", "enabled"):
+                if key in entry:
+                    entry[key] = as_flag(entry[key])
+            out.append(entry)
+        return out
+
+    async def storage_content(
+        self,
+        node: str,
+        storage: str,
+        *,
+        content: str | None = None,
+        vmid: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Volumes on ``storage`` as ``node`` sees it (a local storage differs per node)."""
+        path = f"/nodes/{quote_path(node)}/storage/{quote_path(storage)}/content"
+        items = await self._call("GET", path, {"content": content, "vmid": vmid})
+        out = []
+        for item in items or []:
+            entry = dict(item)
+            for key in ("size", "ctime", "vmid", "used"):
+                if key in entry:
+                    entry[key] = as_int(entry[key])
+            if "protected" in entry:
+                entry["protected"] = as_flag(entry["protected"])
+            out.append(entry)
+        return out
+
+    async def backup(
+        self,
+        node: str,
+        vmid: int,
+        *,
+        storage: str,
+        mode: str = "snapshot",
+        compress: str = "zstd",
+        notes_template: str | None = None,
+        protected: bool | None = None,
+        remove: bool | None = None,
+    ) -> str:
+        """Start a ``vzdump`` task for one container; the new archive's volid is in its log.
+
+        The storage and the container's own problems (a lock, a missing config) fail the
+        task (a guest's error makes it end with ``job errors``). Proxmox answers ``OK``
+        instead of a UPID when the container is on another node: that is an error here.
+        ``remove=False`` keeps vzdump from pruning by the storage's retention.
+        """
+        params = {
+            "vmid": str(as_int(vmid)),
+            "storage": storage,
+            "mode": mode,
+            "compress": compress,
+            "notes-template": notes_template,
+            "protected": protected,
+            "remove": remove,
+        }
+        data = await self._call("POST", f"/nodes/{quote_path(node)}/vzdump", params)
+        if not isinstance(data, str) or not data.startswith("UPID:"):
+            raise ProxmoxError(
+                f"vzdump of {vmid} on {node} started no task (answer {data!r}): the container "
+                "is not on that node"
+            )
+        return data
+
+    async def restore(
+        self,
+        node: str,
+        vmid: int,
+        archive: str,
+        *,
+        storage: str,
+        force: bool = False,
+        start: bool | None = None,
+        unique: bool | None = None,
+        **config: object,
+    ) -> str:
+        """Start a ``vzrestore`` task: ``archive`` (a backup volid) onto ``vmid``.
+
+        ``force=True`` restores over an existing, stopped container of that vmid (its disks
+        and snapshots are replaced; a failure late in the task destroys its config).
+        ``storage`` is where the new disks go: Proxmox's default, ``local``, usually cannot
+        hold containers. ``config`` keys (``hostname``, ``memory``, ...) override the
+        backed-up ones.
+        """
+        params: dict[str, object] = {
+            "vmid": as_int(vmid),
+            "ostemplate": archive,
+            "restore": True,
+            "force": True if force else None,
+            "storage": storage,
+            "start": start,
+            "unique": unique,
+            **config,
+        }
+        return await self._task("POST", f"/nodes/{quote_path(node)}/lxc", params)
+
+    async def delete_volume(self, node: str, storage: str, volid: str) -> str:
+        """Start an ``imgdel`` task removing ``volid``; a missing backup archive is no error."""
+        path = (
+            f"/nodes/{quote_path(node)}/storage/{quote_path(storage)}/content/{quote_path(volid)}"
+        )
+        return await self._task("DELETE", path, None)
+
     # -- tasks --------------------------------------------------------------------------
 
     async def task_status(self, node: str, upid: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import actions, snapshots, views
+from . import actions, backups, snapshots, views
 from .auth import Token, authenticate
 from .errors import PveError
 from .forms import extract_params
@@ -27,6 +27,7 @@ from .params import (
     BOOL,
     CLONE,
     CONFIG_PUT,
+    CREATE,
     NODE,
     NODE_VMID,
     NODE_VMID_SNAP,
@@ -35,7 +36,11 @@ from .params import (
     SNAPSHOT_CREATE,
     SNAPSHOT_DELETE,
     SNAPSHOT_ROLLBACK,
+    STORAGE_CONTENT,
+    STORAGE_INDEX,
     UPID,
+    VOLUME_DELETE,
+    VZDUMP,
     Param,
     validate,
 )
@@ -84,7 +89,14 @@ class Endpoint:
 
     @property
     def regex(self) -> re.Pattern[str]:
-        return re.compile("^" + _PATH_PARAM.sub(r"(?P<\1>[^/]+)", self.path) + "$")
+        # a volume id has a '/' in it (local:backup/vzdump-...): PVE takes the rest of the path
+        return re.compile(
+            "^"
+            + _PATH_PARAM.sub(
+                lambda m: f"(?P<{m[1]}>{'.+' if m[1] == 'volume' else '[^/]+'})", self.path
+            )
+            + "$"
+        )
 
 
 _CT = "/nodes/{node}/lxc/{vmid}"
@@ -184,7 +196,22 @@ SNAPSHOT_ENDPOINTS: tuple[Endpoint, ...] = (
     ),
 )  # fmt: skip
 
-ENDPOINTS = ENDPOINTS + SNAPSHOT_ENDPOINTS
+_STORAGE = "/nodes/{node}/storage"
+BACKUP_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/nodes/{node}/vzdump", backups.vzdump, VZDUMP),
+    Endpoint("POST", "/nodes/{node}/lxc", backups.create, CREATE),
+    Endpoint("GET", _STORAGE, backups.storage_index, STORAGE_INDEX),
+    Endpoint(
+        "GET", f"{_STORAGE}/{{storage}}/content", backups.storage_content, STORAGE_CONTENT,
+        perm("/storage/{storage}", "Datastore.Audit", "Datastore.AllocateSpace", any_of=True),
+    ),
+    Endpoint(
+        "DELETE", f"{_STORAGE}/{{storage}}/content/{{volume}}", backups.delete_volume,
+        VOLUME_DELETE,
+    ),
+)  # fmt: skip
+
+ENDPOINTS = ENDPOINTS + SNAPSHOT_ENDPOINTS + BACKUP_ENDPOINTS
 
 
 def find(method: str, rel: str) -> tuple[Endpoint, dict[str, str]] | None:

@@ -69,6 +69,13 @@ def _fmt_poolid(v: str) -> str | None:
     return None if _POOLID.match(v) else f"pool name '{v}' contains illegal characters"
 
 
+def _fmt_vmid_list(v: str) -> str | None:
+    for item in LIST_SPLIT.split(v.strip()):
+        if item and not (_INT_RE.match(item) and 100 <= int(item) <= 999999999):
+            return "value does not look like a valid VM ID"
+    return None
+
+
 def _fmt_tags(v: str) -> str | None:
     for tag in LIST_SPLIT.split(v.strip()):
         if tag and not _TAG.match(tag):
@@ -84,6 +91,7 @@ _FORMATS: dict[str, Callable[[str], str | None]] = {
     "pve-configid-list": _fmt_configid_list,
     "pve-poolid": _fmt_poolid,
     "pve-tag-list": _fmt_tags,
+    "pve-vmid-list": _fmt_vmid_list,
 }
 
 PROPERTY_STRINGS: dict[str, Callable[[str], str | None]] = {"net": check_net}
@@ -91,6 +99,8 @@ PROPERTY_STRINGS: dict[str, Callable[[str], str | None]] = {"net": check_net}
 
 def _check_value(spec: Param, value: Any) -> tuple[Any, str | None]:
     """Convert one raw value; return it and an error message (or None)."""
+    if spec.type == "array":  # a repeated form key, or one value
+        return (value if isinstance(value, list) else [value]), None
     if isinstance(value, list):
         return None, f"type check ('{spec.type}') failed - got ARRAY"
     text = str(value)
@@ -271,3 +281,87 @@ NODE_VMID_SNAP: dict[str, Param] = {"node": NODE, "vmid": VMID, "snapname": SNAP
 SNAPSHOT_CREATE: dict[str, Param] = {**NODE_VMID_SNAP, "description": Param()}
 SNAPSHOT_DELETE: dict[str, Param] = {**NODE_VMID_SNAP, "force": BOOL}
 SNAPSHOT_ROLLBACK: dict[str, Param] = {**NODE_VMID_SNAP, "start": BOOL}
+
+
+# -- backups and restore (pve-manager API2/VZDump.pm + VZDump/Common.pm, pve-storage
+# API2/Storage/Status.pm + Content.pm, pve-container API2/LXC.pm create_vm) --------------
+
+STORAGE_ID = Param(format="pve-storage-id", optional=False)
+OPT_STORAGE = Param(format="pve-storage-id")
+
+VZDUMP: dict[str, Param] = {
+    "all": BOOL,
+    "bwlimit": Param("integer", minimum=0),
+    "compress": Param(enum=("0", "1", "gzip", "lzo", "zstd")),
+    "dumpdir": Param(),
+    "exclude": Param(format="pve-vmid-list"),
+    "exclude-path": Param("array"),
+    "fleecing": Param(format="backup-fleecing"),
+    "ionice": Param("integer", minimum=0, maximum=8),
+    "job-id": Param(max_length=50, pattern=r"\S+"),
+    "lockwait": Param("integer", minimum=0),
+    "mailnotification": Param(enum=("always", "failure")),
+    "mailto": Param(format="email-or-username-list"),
+    "maxfiles": Param("integer", minimum=1),
+    "mode": Param(enum=("snapshot", "suspend", "stop")),
+    "node": Param(format="pve-node"),
+    "notes-template": Param(max_length=1024),
+    "notification-mode": Param(enum=("auto", "legacy-sendmail", "notification-system")),
+    "notification-policy": Param(enum=("always", "failure", "never")),
+    "notification-target": Param(format="pve-configid"),
+    "pbs-change-detection-mode": Param(enum=("legacy", "data", "metadata")),
+    "performance": Param(format="backup-performance"),
+    "pigz": Param("integer"),
+    "pool": Param(),
+    "protected": BOOL,
+    "prune-backups": Param(format="prune-backups"),
+    "quiet": BOOL,
+    "remove": BOOL,
+    "script": Param(),
+    "stdexcludes": BOOL,
+    "stdout": BOOL,
+    "stop": BOOL,
+    "stopwait": Param("integer", minimum=0),
+    "storage": OPT_STORAGE,
+    "tmpdir": Param(),
+    "vmid": Param(format="pve-vmid-list"),
+    "zstd": Param("integer"),
+}
+
+STORAGE_INDEX: dict[str, Param] = {
+    "node": NODE,
+    "content": Param(format="pve-storage-content-list"),
+    "enabled": BOOL,
+    "format": BOOL,
+    "storage": OPT_STORAGE,
+    "target": Param(format="pve-node"),
+}
+STORAGE_CONTENT: dict[str, Param] = {
+    "node": NODE,
+    "storage": STORAGE_ID,
+    "content": Param(format="pve-storage-content"),
+    "vmid": OPT_VMID,
+}
+VOLUME_DELETE: dict[str, Param] = {
+    "node": NODE,
+    "storage": OPT_STORAGE,
+    "volume": Param(optional=False),
+    "delay": Param("integer", minimum=1, maximum=30),
+}
+
+# POST /nodes/{node}/lxc: every config key of PUT .../config except the PUT-only ones, plus
+# the create and restore options.
+CREATE: dict[str, Param] = {
+    **{k: v for k, v in CONFIG_PUT.items() if k not in ("delete", "revert", "digest")},
+    "bwlimit": Param("number", minimum=0),
+    "force": BOOL,
+    "ignore-unpack-errors": BOOL,
+    "ostemplate": Param(optional=False, max_length=255),
+    "password": Param(),
+    "pool": Param(format="pve-poolid"),
+    "restore": BOOL,
+    "ssh-public-keys": Param(),
+    "start": BOOL,
+    "storage": OPT_STORAGE,
+    "unique": BOOL,
+}

@@ -21,6 +21,7 @@ from .faults import Faults
 from .guestapps import GuestApps
 from .models import Container, Node, Task
 from .propstr import disk_size_bytes, random_mac
+from .storage import BackupVolume, Storage, default_storages
 
 # A development default (printed at start-up); real deployments pass their own tokens.
 DEFAULT_TOKEN_ID = "root@pam!controlplane"  # noqa: S105
@@ -36,6 +37,15 @@ DEFAULT_DURATIONS = {
     "vzsnapshot": 0.05,
     "vzdelsnapshot": 0.05,
     "vzrollback": 0.1,
+    # backup, restore and migration take a base time plus a time per GiB of disk
+    "vzdump": 0.05,
+    "vzdump_per_gib": 0.005,
+    "vzrestore": 0.05,
+    "vzrestore_per_gib": 0.005,
+    "imgdel": 0.02,
+    "resize": 0.05,
+    "vzmigrate": 0.1,
+    "vzmigrate_per_gib": 0.005,
 }
 PVE_VERSION = {"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a8503f96d"}
 MiB = 2**20
@@ -66,6 +76,7 @@ class Simulator:
         storage: str = "local-lvm",
         shared_storage: bool = False,
         ssl_fingerprint: str | None = None,
+        extra_storages: Sequence[Storage] = (),
     ) -> None:
         """A cluster of ``nodes``, each with one stopped template (9000, 9001, ... by default).
 
@@ -75,6 +86,7 @@ class Simulator:
         ``rrd_interval``: ``/cluster/resources`` status and stats refresh only this often
         (PVE: 10 s); 0 makes them live.
         ``shared_storage``: allow ``clone --target`` to another node.
+        ``extra_storages``: storages besides ``local`` and ``storage`` (a shared backup store).
         """
         if not nodes:
             raise ValueError("a cluster needs at least one node")
@@ -114,11 +126,19 @@ class Simulator:
         self.tasks: dict[str, Task] = {}
         self.guest_apps = GuestApps()
         self._workers: set[asyncio.Task[None]] = set()
+        self._worker_of: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._rrd: dict[int, dict[str, Any]] = {}
         self._rrd_at = float("-inf")
         for name, vmid in zip(nodes, template_vmids, strict=True):
             self.containers[vmid] = self._template(name, vmid)
+        # storages and their backup volumes, keyed by (node, volid); node "" when shared
+        self.storages: dict[str, Storage] = {
+            s.storage: s for s in [*default_storages(storage, shared_storage), *extra_storages]
+        }
+        self.backups: dict[tuple[str, str], BackupVolume] = {}
+        self.job_locks: dict[str, asyncio.Lock] = {}  # vzdump's global lock, per node
+        self.offline_nodes: set[str] = set()
 
     def _template(self, node: str, vmid: int) -> Container:
         return Container(
@@ -255,7 +275,15 @@ class Simulator:
         worker = asyncio.get_running_loop().create_task(self._run(task, body, cleanup))
         self._workers.add(worker)
         worker.add_done_callback(self._workers.discard)
+        self._worker_of[upid] = worker
+        worker.add_done_callback(lambda _w: self._worker_of.pop(upid, None))
         return task
+
+    def cancel_task(self, upid: str) -> None:
+        """Kill a running task, as ``vzdump --stop`` does (exit: ``interrupted by signal``)."""
+        worker = self._worker_of.get(upid)
+        if worker is not None:
+            worker.cancel()
 
     async def _run(
         self,
@@ -288,6 +316,11 @@ class Simulator:
 
     async def pause(self, type_: str) -> None:
         await asyncio.sleep(self.durations.get(type_, 0.05))
+
+    async def pause_for_disk(self, type_: str, size_bytes: int) -> None:
+        """The base time of ``type_`` plus its ``<type>_per_gib`` for ``size_bytes``."""
+        per_gib = self.durations.get(f"{type_}_per_gib", 0.0)
+        await asyncio.sleep(self.durations.get(type_, 0.05) + per_gib * size_bytes / 2**30)
 
     def later(self, seconds: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` after ``seconds`` on the loop (stuck locks, delayed releases)."""
