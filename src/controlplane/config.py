@@ -1,18 +1,45 @@
 """All settings of the control plane, read from the environment (and `.env`).
 
-One typed `Settings` object, built at start-up by the composition root (never at import
-time). Secrets are validated here so `serve` refuses to start with a missing or malformed
-one, naming the variable and the reason; `SecretStr` keeps them out of reprs and logs.
+One settings class per integration (`DatabaseSettings`, `CaddySettings`, ...), each holding
+its fields and its checks, composed by inheritance into the one typed `Settings` the
+composition root builds at start-up (never at import time). The environment names are the
+field names in upper case, without a prefix, so every group reads the variables it always
+read, and `settings.caddy_admin_url` stays a plain typed attribute. A factory that needs one
+integration's settings may take that group as its type (`settings: CaddySettings`); the
+whole `Settings` satisfies it.
+
+Secrets are validated here so `serve` refuses to start with a missing or malformed one,
+naming the variable and the reason; `SecretStr` keeps them out of reprs and logs.
+
+To add a setting: put the field (with its default and bounds) in the group of the
+integration that reads it, or a new group listed in `SETTINGS_GROUPS` and in the bases of
+`Settings`; reuse the types below (`CommaList`, the URL types, `Token`, `Rate`) instead of
+a new validator; then document it in `.env.example` (with a comment) and the README's table
+(tests/foundation/test_settings.py checks both).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Self, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+import limits
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    HttpUrl,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -24,9 +51,98 @@ class SettingsError(Exception):
     """The environment does not describe a runnable control plane; the message says why."""
 
 
-def _hex64(name: str, value: SecretStr | None) -> SecretStr | None:
+# --- value types shared by the groups ------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+# `A,B, C` in the environment (NoDecode: not JSON), a list from Python; empty parts dropped.
+CommaList = Annotated[list[T], NoDecode, BeforeValidator(_split_commas)]
+
+
+def _empty_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _http_url(value: str, *, base: bool, query: bool, message: str) -> str:
+    """Check `value` with pydantic's `HttpUrl` and return it as the operator spelled it.
+
+    The spelling is kept because some of these URLs are compared byte for byte elsewhere:
+    PUBLIC_URL is the issuer of every token. `base` refuses a path, `query=False` a query
+    or fragment; user info and whitespace are always refused.
+    """
+    text = value.strip()
+    try:
+        url = _HTTP_URL.validate_python(text)
+    except ValidationError:
+        raise ValueError(message) from None
+    if (
+        not re.match(r"^https?://", text, re.IGNORECASE)
+        or re.search(r"\s", text)
+        or url.username is not None
+        or url.password is not None
+        or (base and url.path not in (None, "/"))
+        or (not query and (url.query is not None or url.fragment is not None))
+    ):
+        raise ValueError(message)
+    return text
+
+
+def _base_url(example: str) -> AfterValidator:
+    message = f"must be an http(s) base URL such as {example}"
+    return AfterValidator(
+        lambda v: _http_url(v, base=True, query=False, message=message).rstrip("/")
+    )
+
+
+# An http(s) origin with nothing after it (an API base); the example goes into the refusal.
+StripeBaseUrl = Annotated[str, _base_url("https://api.stripe.com")]
+CaddyBaseUrl = Annotated[str, _base_url("http://127.0.0.1:2019")]
+# An http(s) URL with an optional path but no query or fragment, without a trailing `/`.
+PublicUrl = Annotated[
+    str,
+    AfterValidator(
+        lambda v: _http_url(
+            v,
+            base=False,
+            query=False,
+            message="must be an http(s) URL such as https://cp.example.com",
+        ).rstrip("/")
+    ),
+]
+# Any absolute http(s) URL; empty means "not set".
+AbsoluteUrl = Annotated[
+    str,
+    AfterValidator(
+        lambda v: _http_url(v, base=False, query=True, message="must be an absolute http(s) URL")
+    ),
+]
+
+
+def _check_token(value: SecretStr | None) -> SecretStr | None:
     if value is None:
         return None
+    raw = value.get_secret_value()
+    if raw.strip().lower() in PLACEHOLDERS:
+        raise ValueError("is a placeholder value; generate a random one")
+    if len(raw) < 16:
+        raise ValueError(f"must be at least 16 characters long, got {len(raw)}")
+    return value
+
+
+def _check_hex64(value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+    if value is None:
+        return None
+    name = (info.field_name or "key").upper()
     raw = value.get_secret_value()
     if not HEX64.match(raw):
         raise ValueError(f"{name} must be exactly 64 hex characters (32 bytes), got {len(raw)}")
@@ -35,28 +151,65 @@ def _hex64(name: str, value: SecretStr | None) -> SecretStr | None:
     return value
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+def _check_rate(value: str) -> str:
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a rate such as '10/minute' or '300 per hour'") from None
+    return value
 
-    # --- secrets -------------------------------------------------------------------
-    api_token: SecretStr | None = Field(None, description="Admin bearer token for /api/v1")
-    encryption_key: SecretStr | None = Field(None, description="64 hex chars: AES-256-GCM key")
-    jwt_secret: SecretStr | None = Field(None, description="64 hex chars: HS256 key for JWTs")
-    setup_token: SecretStr | None = Field(None, description="Registers the first passkey")
-    registration_token: SecretStr | None = Field(None, description="Required to sign up, if set")
-    metrics_token: SecretStr | None = Field(None, description="Optional token for /metrics")
 
-    # --- network -------------------------------------------------------------------
-    bind_addr: str = "127.0.0.1"
-    host_port: int = Field(8080, ge=1, le=65535)
-    cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://localhost:5173", "http://localhost:5174"]
-    )
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    admin_origin: str = "http://localhost:8080"
-    base_domain: str = "localhost"
+def _check_proxy(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or CIDR network") from None
+    return value
 
-    # --- database ------------------------------------------------------------------
+
+def _check_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value))
+    except ValueError as exc:
+        raise ValueError(f"must be networks such as 10.0.0.0/8: {exc}") from None
+
+
+def _check_dns_entry(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9.:-]{1,253}$", value):
+        raise ValueError(f"{value!r} is not a DNS server address or search domain")
+    return value
+
+
+# An optional token of at least 16 characters that is not a known placeholder.
+Token = Annotated[SecretStr | None, AfterValidator(_check_token)]
+# An optional 32-byte key as 64 hex characters.
+Hex64Key = Annotated[SecretStr | None, AfterValidator(_check_hex64)]
+# A rate in the `limits` notation: "10/minute", "300 per hour".
+Rate = Annotated[str, AfterValidator(_check_rate)]
+# A Stripe secret, empty meaning "not set".
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
+# An optional string, blank meaning "not set".
+OptionalStr = Annotated[str | None, AfterValidator(lambda v: v.strip() or None if v else None)]
+
+
+# --- the groups, one per integration ---------------------------------------------------------
+
+
+class ProcessSettings(BaseModel):
+    """What every process needs: the key that seals secrets at rest, and its logs."""
+
+    encryption_key: Hex64Key = Field(None, description="64 hex chars: AES-256-GCM key")
+    log_level: str = "INFO"
+
+    @cached_property
+    def encryption_key_bytes(self) -> bytes:
+        assert self.encryption_key is not None
+        return bytes.fromhex(self.encryption_key.get_secret_value())
+
+
+class DatabaseSettings(BaseModel):
+    """PostgreSQL: an external server, or the embedded one when the URL is empty."""
+
     database_url: str | None = None
     db_pool_min: int = Field(2, ge=1)
     db_pool_max: int = Field(20, ge=1)
@@ -68,21 +221,20 @@ class Settings(BaseSettings):
     )
     embedded_pg_dir: str = "var/pg"
 
-    # --- workers -------------------------------------------------------------------
-    worker_concurrency: int = Field(10, ge=1, le=500)
-    run_workers: bool = True
-    worker_lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)
-    node_poll_seconds: float = Field(10.0, ge=0.1, le=3600.0)
-    tenant_poll_seconds: float = Field(30.0, ge=0.1, le=3600.0)
-    reconcile_seconds: float = Field(60.0, ge=1.0, le=86400.0)
 
-    # --- integrations (all optional) -------------------------------------------------
-    wg_hub_public_key: str | None = None
-    caddy_admin_url: str | None = None
-    stripe_secret_key: SecretStr | None = None
-    stripe_webhook_secret: SecretStr | None = None
+class HttpSettings(BaseModel):
+    """The API server: where it listens, whom it believes, what it accepts."""
 
-    # --- limits --------------------------------------------------------------------
+    api_token: Token = Field(None, description="Admin bearer token for /api/v1")
+    metrics_token: Token = Field(None, description="Optional token for /metrics")
+    bind_addr: str = "127.0.0.1"
+    host_port: int = Field(8080, ge=1, le=65535)
+    cors_origins: CommaList[str] = Field(
+        default_factory=lambda: ["http://localhost:5173", "http://localhost:5174"]
+    )
+    trusted_proxies: CommaList[Annotated[str, AfterValidator(_check_proxy)]] = Field(
+        default_factory=list
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_header_bytes: int = Field(
         65_536,
@@ -99,17 +251,27 @@ class Settings(BaseSettings):
         le=3600.0,
         description="A request body not complete this long after its headers: 408, closed",
     )
-    log_level: str = "INFO"
+    rate_limit_api: Rate = Field("300/minute", description="Per client IP, the rest of /api")
 
-    # --- user accounts, tokens, rate limits (users/auth/sso) ---------------------------
-    public_url: str = Field(
+
+class TenantSettings(BaseModel):
+    """How tenants are named: `{subdomain}.{BASE_DOMAIN}`."""
+
+    base_domain: str = "localhost"
+
+
+class AuthSettings(BaseModel):
+    """User accounts, their tokens and passwords (users/, auth/, sso/)."""
+
+    jwt_secret: Hex64Key = Field(None, description="64 hex chars: HS256 key for JWTs")
+    registration_token: Token = Field(None, description="Required to sign up, if set")
+    public_url: PublicUrl = Field(
         "http://localhost:8080",
         description="External base URL of the control plane: token issuer and JWKS location",
     )
-    rate_limit_auth: str = Field(
+    rate_limit_auth: Rate = Field(
         "10/minute", description="Per client IP, each of register/login/refresh/password"
     )
-    rate_limit_api: str = Field("300/minute", description="Per client IP, the rest of /api")
     refresh_reuse_grace_s: int = Field(
         0,
         ge=0,
@@ -120,7 +282,18 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(65_536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(4, ge=1, le=64)
 
-    # --- admin dashboard (controlplane.admin) ------------------------------------------
+    @model_validator(mode="after")
+    def _check_argon2(self) -> Self:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("ARGON2_MEMORY_KIB must be at least 8 x ARGON2_PARALLELISM")
+        return self
+
+
+class DashboardSettings(BaseModel):
+    """The admin dashboard (controlplane.admin): passkeys and sessions."""
+
+    admin_origin: str = "http://localhost:8080"
+    setup_token: Token = Field(None, description="Registers the first passkey")
     admin_session_ttl_s: int = Field(
         43_200, ge=300, le=2_592_000, description="A dashboard session ends this long after login"
     )
@@ -132,11 +305,26 @@ class Settings(BaseSettings):
     )
     admin_login_window_s: int = Field(900, ge=10, le=86_400)
 
-    # --- Caddy routes (controlplane.caddy; enabled by CADDY_ADMIN_URL) --------------------
+
+class WorkerSettings(BaseModel):
+    """The provisioning workers and the pollers."""
+
+    run_workers: bool = True
+    worker_concurrency: int = Field(10, ge=1, le=500)
+    worker_lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)
+    node_poll_seconds: float = Field(10.0, ge=0.1, le=3600.0)
+    tenant_poll_seconds: float = Field(30.0, ge=0.1, le=3600.0)
+    reconcile_seconds: float = Field(60.0, ge=1.0, le=86400.0)
+
+
+class CaddySettings(BaseModel):
+    """Tenant routes in Caddy (controlplane.caddy); enabled by CADDY_ADMIN_URL."""
+
+    caddy_admin_url: Annotated[CaddyBaseUrl | None, BeforeValidator(_empty_to_none)] = None
     caddy_server: str = Field(
         "edge", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Caddy http server we manage"
     )
-    caddy_listen: Annotated[list[str], NoDecode] = Field(
+    caddy_listen: CommaList[str] = Field(
         default_factory=lambda: [":443"],
         description="Listen addresses, used only when the server is missing and gets created",
     )
@@ -145,19 +333,70 @@ class Settings(BaseSettings):
     )
     caddy_reconcile_seconds: float = Field(30.0, ge=0.05, le=86_400.0)
 
-    # --- WireGuard peers (controlplane.wireguard; enabled by WG_HUB_PUBLIC_KEY) -----------
-    wg_endpoint: str | None = Field(None, description="host:port clients connect to")
-    wg_subnet: str = Field("10.66.0.0/24", description="Peer addresses; the hub has the first")
+
+def _check_wg_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("must be a WireGuard public key: base64 of 32 bytes (`wg pubkey`)")
+    return value
+
+
+def _check_wg_endpoint(value: str | None) -> str | None:
+    if value is not None and not re.match(
+        r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(?:[1-9]\d{0,4})$", value
+    ):
+        raise ValueError("must be host:port, e.g. vpn.example.com:51820 or [2001:db8::1]:51820")
+    return value
+
+
+def _check_wg_subnet(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network such as 10.66.0.0/24") from None
+    if net.num_addresses < 4:
+        raise ValueError("is too small: it needs the hub and at least one peer")
+    return str(net)
+
+
+class WireGuardSettings(BaseModel):
+    """WireGuard peers (controlplane.wireguard); enabled by WG_HUB_PUBLIC_KEY."""
+
+    wg_hub_public_key: Annotated[OptionalStr, AfterValidator(_check_wg_key)] = None
+    wg_endpoint: Annotated[OptionalStr, AfterValidator(_check_wg_endpoint)] = Field(
+        None, description="host:port clients connect to"
+    )
+    wg_subnet: Annotated[str, AfterValidator(_check_wg_subnet)] = Field(
+        "10.66.0.0/24", description="Peer addresses; the hub has the first"
+    )
     wg_interface: str = Field("wg0", pattern=r"^[A-Za-z0-9_=+.-]{1,15}$")
-    wg_dns: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    wg_client_allowed_ips: Annotated[list[str], NoDecode] = Field(
+    wg_dns: CommaList[Annotated[str, AfterValidator(_check_dns_entry)]] = Field(
+        default_factory=list
+    )
+    wg_client_allowed_ips: CommaList[Annotated[str, AfterValidator(_check_network)]] = Field(
         default_factory=list, description="What clients route through the tunnel; [] = WG_SUBNET"
     )
     wg_uapi_dir: str = "/var/run/wireguard"
     wg_sync_seconds: float = Field(60.0, ge=0.05, le=86_400.0)
 
-    # --- billing (controlplane.billing; enabled by STRIPE_SECRET_KEY + STRIPE_WEBHOOK_SECRET)
-    stripe_api_base: str = Field(
+    @model_validator(mode="after")
+    def _check_wireguard(self) -> Self:
+        if self.wg_hub_public_key and not self.wg_endpoint:
+            raise ValueError("WG_ENDPOINT (host:port) is required when WG_HUB_PUBLIC_KEY is set")
+        return self
+
+
+class BillingSettings(BaseModel):
+    """Stripe billing (controlplane.billing); enabled by both Stripe secrets."""
+
+    stripe_secret_key: OptionalSecret = None
+    stripe_webhook_secret: OptionalSecret = None
+    stripe_api_base: StripeBaseUrl = Field(
         "https://api.stripe.com", description="Stripe's API; a local stand-in in tests"
     )
     billing_grace_days: float = Field(
@@ -166,37 +405,22 @@ class Settings(BaseSettings):
     billing_sweep_seconds: float = Field(
         60.0, ge=0.05, le=86_400.0, description="How often grace periods and holds are checked"
     )
-    billing_success_url: str | None = Field(None, description="Default: {PUBLIC_URL}/billing")
-    billing_cancel_url: str | None = Field(None, description="Default: {PUBLIC_URL}/billing")
-    billing_portal_return_url: str | None = Field(None, description="Default: {PUBLIC_URL}/billing")
+    billing_success_url: Annotated[AbsoluteUrl | None, BeforeValidator(_empty_to_none)] = Field(
+        None, description="Default: {PUBLIC_URL}/billing"
+    )
+    billing_cancel_url: Annotated[AbsoluteUrl | None, BeforeValidator(_empty_to_none)] = Field(
+        None, description="Default: {PUBLIC_URL}/billing"
+    )
+    billing_portal_return_url: Annotated[AbsoluteUrl | None, BeforeValidator(_empty_to_none)] = (
+        Field(None, description="Default: {PUBLIC_URL}/billing")
+    )
     billing_free_max_tenants: int = Field(
         3, ge=0, le=100_000, description="Free tier, unless the settings define a `free` tier"
     )
     billing_free_max_ram_mb: int = Field(4096, ge=0, le=16_777_216)
 
-    @field_validator("stripe_api_base")
-    @classmethod
-    def _check_stripe_api_base(cls, v: str) -> str:
-        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$", v):
-            raise ValueError("must be an http(s) base URL such as https://api.stripe.com")
-        return v.rstrip("/")
-
-    @field_validator("billing_success_url", "billing_cancel_url", "billing_portal_return_url")
-    @classmethod
-    def _check_billing_url(cls, v: str | None) -> str | None:
-        if not v or not v.strip():
-            return None
-        if not re.match(r"^https?://[^\s]+$", v.strip()):
-            raise ValueError("must be an absolute http(s) URL")
-        return v.strip()
-
-    @field_validator("stripe_secret_key", "stripe_webhook_secret", mode="before")
-    @classmethod
-    def _empty_secret_is_none(cls, v: object) -> object:
-        return None if isinstance(v, str) and not v.strip() else v
-
     @model_validator(mode="after")
-    def _check_stripe(self) -> Settings:
+    def _check_stripe(self) -> Self:
         key, hook = self.stripe_secret_key, self.stripe_webhook_secret
         if (key is None) != (hook is None):
             raise ValueError(
@@ -212,156 +436,40 @@ class Settings(BaseSettings):
     def billing_enabled(self) -> bool:
         return self.stripe_secret_key is not None and self.stripe_webhook_secret is not None
 
-    @field_validator("caddy_listen", "wg_dns", "wg_client_allowed_ips", mode="before")
-    @classmethod
-    def _split_csv_integrations(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
-    @field_validator("caddy_admin_url")
-    @classmethod
-    def _check_caddy_admin_url(cls, v: str | None) -> str | None:
-        if not v:
-            return None
-        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$", v):
-            raise ValueError("must be an http(s) base URL such as http://127.0.0.1:2019")
-        return v.rstrip("/")
+# --- the composition -------------------------------------------------------------------------
 
-    @field_validator("wg_hub_public_key", "wg_endpoint")
-    @classmethod
-    def _empty_is_none(cls, v: str | None) -> str | None:
-        return v.strip() or None if v is not None else None
+# Every group, in the order `.env.example` and the README present them.
+SETTINGS_GROUPS: tuple[type[BaseModel], ...] = (
+    ProcessSettings,
+    DatabaseSettings,
+    HttpSettings,
+    TenantSettings,
+    AuthSettings,
+    DashboardSettings,
+    WorkerSettings,
+    CaddySettings,
+    WireGuardSettings,
+    BillingSettings,
+)
 
-    @field_validator("wg_hub_public_key")
-    @classmethod
-    def _check_wg_key(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        import base64
-        import binascii
 
-        try:
-            raw = base64.b64decode(v, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != 32:
-            raise ValueError("must be a WireGuard public key: base64 of 32 bytes (`wg pubkey`)")
-        return v
+class Settings(
+    ProcessSettings,
+    DatabaseSettings,
+    HttpSettings,
+    TenantSettings,
+    AuthSettings,
+    DashboardSettings,
+    WorkerSettings,
+    CaddySettings,
+    WireGuardSettings,
+    BillingSettings,
+    BaseSettings,
+):
+    """Every group at once, read from the environment and `.env`. Defines no field itself."""
 
-    @field_validator("wg_endpoint")
-    @classmethod
-    def _check_wg_endpoint(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(
-            r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(?:[1-9]\d{0,4})$", v
-        ):
-            raise ValueError("must be host:port, e.g. vpn.example.com:51820 or [2001:db8::1]:51820")
-        return v
-
-    @field_validator("wg_subnet")
-    @classmethod
-    def _check_wg_subnet(cls, v: str) -> str:
-        import ipaddress
-
-        try:
-            net = ipaddress.ip_network(v.strip())
-        except ValueError:
-            raise ValueError(f"{v!r} is not a network such as 10.66.0.0/24") from None
-        if net.num_addresses < 4:
-            raise ValueError("is too small: it needs the hub and at least one peer")
-        return str(net)
-
-    @field_validator("wg_dns")
-    @classmethod
-    def _check_wg_dns(cls, v: list[str]) -> list[str]:
-        for entry in v:
-            if not re.match(r"^[A-Za-z0-9.:-]{1,253}$", entry):
-                raise ValueError(f"{entry!r} is not a DNS server address or search domain")
-        return v
-
-    @field_validator("wg_client_allowed_ips")
-    @classmethod
-    def _check_wg_client_allowed_ips(cls, v: list[str]) -> list[str]:
-        import ipaddress
-
-        try:
-            return [str(ipaddress.ip_network(entry)) for entry in v]
-        except ValueError as exc:
-            raise ValueError(f"must be networks such as 10.0.0.0/8: {exc}") from None
-
-    @model_validator(mode="after")
-    def _check_wireguard(self) -> Settings:
-        if self.wg_hub_public_key and not self.wg_endpoint:
-            raise ValueError("WG_ENDPOINT (host:port) is required when WG_HUB_PUBLIC_KEY is set")
-        return self
-
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
-    @classmethod
-    def _split_csv(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("rate_limit_auth", "rate_limit_api")
-    @classmethod
-    def _check_rate_limit(cls, v: str) -> str:
-        import limits  # cheap, and only needed here
-
-        try:
-            limits.parse(v)
-        except ValueError:
-            raise ValueError(f"{v!r} is not a rate such as '10/minute' or '300 per hour'") from None
-        return v
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _check_trusted_proxies(cls, v: list[str]) -> list[str]:
-        for entry in v:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
-        return v
-
-    @field_validator("public_url")
-    @classmethod
-    def _check_public_url(cls, v: str) -> str:
-        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[^\s?#]*)?$", v):
-            raise ValueError("must be an http(s) URL such as https://cp.example.com")
-        return v.rstrip("/")
-
-    @model_validator(mode="after")
-    def _check_argon2(self) -> Settings:
-        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
-            raise ValueError("ARGON2_MEMORY_KIB must be at least 8 x ARGON2_PARALLELISM")
-        return self
-
-    @field_validator("encryption_key")
-    @classmethod
-    def _check_encryption_key(cls, v: SecretStr | None) -> SecretStr | None:
-        return _hex64("ENCRYPTION_KEY", v)
-
-    @field_validator("jwt_secret")
-    @classmethod
-    def _check_jwt_secret(cls, v: SecretStr | None) -> SecretStr | None:
-        return _hex64("JWT_SECRET", v)
-
-    @field_validator("api_token", "setup_token", "registration_token", "metrics_token")
-    @classmethod
-    def _check_token(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is None:
-            return None
-        raw = v.get_secret_value()
-        if raw.strip().lower() in PLACEHOLDERS:
-            raise ValueError("is a placeholder value; generate a random one")
-        if len(raw) < 16:
-            raise ValueError(f"must be at least 16 characters long, got {len(raw)}")
-        return v
-
-    @cached_property
-    def encryption_key_bytes(self) -> bytes:
-        assert self.encryption_key is not None
-        return bytes.fromhex(self.encryption_key.get_secret_value())
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     def require_secrets(self) -> None:
         """Refuse to serve without the secrets the API cannot work without."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.config import Settings, SettingsError, load_settings
+from controlplane.config import SETTINGS_GROUPS, Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,11 +42,32 @@ def test_serve_refuses_to_start_without_secrets(tmp_path: Path) -> None:
     assert "API_TOKEN" in result.stderr and "ENCRYPTION_KEY" in result.stderr
 
 
+def test_every_setting_belongs_to_exactly_one_group() -> None:
+    owners: dict[str, list[str]] = {}
+    for group in SETTINGS_GROUPS:
+        assert issubclass(Settings, group), f"{group.__name__} is not composed into Settings"
+        for name in group.model_fields:
+            owners.setdefault(name, []).append(group.__name__)
+    assert {name: groups for name, groups in owners.items() if len(groups) > 1} == {}
+    assert set(Settings.model_fields) == set(owners), "a field defined outside the groups"
+
+
 def test_every_setting_is_in_env_example_and_readme() -> None:
     example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    # The first cell of a table row names one setting or several (`A` / `B`).
+    in_readme = {
+        name
+        for line in readme.splitlines()
+        if line.startswith("| ")
+        for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split("|")[1])
+    }
+    for group in SETTINGS_GROUPS:
+        fields = {name.upper() for name in group.model_fields}
+        assert fields - documented == set(), f"{group.__name__}: missing from .env.example"
+        assert fields - in_readme == set(), f"{group.__name__}: missing from the README's tables"
     fields = {name.upper() for name in Settings.model_fields}
-    assert fields - documented == set(), "missing from .env.example"
     assert documented - fields - {"POSTGRES_PASSWORD"} == set(), "documented but unknown"
 
 
