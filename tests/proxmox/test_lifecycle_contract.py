@@ -11,6 +11,7 @@ from controlplane.proxmox import (
     ProxmoxAlreadyExistsError,
     ProxmoxError,
     ProxmoxLockedError,
+    ProxmoxNotFoundError,
     ProxmoxParameterError,
     ProxmoxTaskError,
     parse_upid,
@@ -126,3 +127,47 @@ async def test_backup_of_a_ct_on_another_node_starts_nothing(pve: Target) -> Non
     other = next(n for n in sim.nodes if n != pve.node)
     with pytest.raises(ProxmoxError, match="started no task"):
         await pve.client.backup(other, pve.need_template(), storage="local")
+
+
+async def test_resize_grows_only(pve: Target) -> None:
+    client, node = pve.client, pve.node
+    vmid = await _new_ct(pve)
+    upid = await client.resize_disk(node, vmid, "+1G")
+    assert parse_upid(upid).type == "resize"
+    await client.wait_task(upid, timeout=120)
+    status = await client.container_status(node, vmid)
+    with pytest.raises(ProxmoxError) as shrink:
+        await client.resize_disk(node, vmid, "1G")
+    assert (shrink.value.status, shrink.value.message) == (500, "unable to shrink disk size")
+    size = int(status["maxdisk"]) // 2**30
+    with pytest.raises(ProxmoxError) as same:
+        await client.resize_disk(node, vmid, f"{size}G")
+    assert same.value.message == "disk is already at specified size"
+
+
+async def test_restart_migration(pve: Target) -> None:
+    sim = pve.need_sim()  # a real run needs a second node: not in the contract environment
+    client, node = pve.client, pve.node
+    target = next(n for n in sim.nodes if n != node)
+    vmid = await _new_ct(pve)
+    await client.wait_task(await client.start(node, vmid), timeout=120)
+    with pytest.raises(ProxmoxError) as running:
+        await client.migrate(node, vmid, target)
+    assert running.value.message == "can't migrate running container without --online or --restart"
+    with pytest.raises(ProxmoxParameterError) as local:
+        await client.migrate(node, vmid, node, restart=True)
+    assert local.value.errors == {"target": "target is local node."}
+    upid = await client.migrate(node, vmid, target, restart=True)
+    assert (parse_upid(upid).type, parse_upid(upid).node) == ("vzmigrate", node)
+    await client.wait_task(upid, timeout=600)
+    assert (await client.container_status(target, vmid))["status"] == "running"
+    with pytest.raises(ProxmoxNotFoundError):
+        await client.container_status(node, vmid)
+    await client.wait_task(await client.delete(target, vmid, force=True), timeout=120)
+    pve.created.remove(vmid)
+    sim.set_node_online(target, False)
+    vmid = await _new_ct(pve)
+    with pytest.raises(ProxmoxTaskError) as unreachable:
+        await client.wait_task(await client.migrate(node, vmid, target), timeout=120)
+    assert unreachable.value.exitstatus == "migration aborted"
+    assert any("Can't connect to destination address" in line for line in unreachable.value.log)

@@ -194,6 +194,18 @@ async def exercise_lifecycle(client: ProxmoxClient, sim: Simulator) -> None:
     await client.wait_task(upid, timeout=5)
     await client.wait_task(await client.delete_volume("pve1", "local", volid), timeout=5)
 
+    await client.wait_task(await client.resize_disk("pve1", vmid, "+1G"), timeout=5)
+    digest = (await client.get_config("pve1", vmid))["digest"]
+    upid = await client.resize_disk("pve1", vmid, "12G", disk="rootfs", digest=digest)
+    await client.wait_task(upid, timeout=5)
+    await client.wait_task(await client.start("pve1", vmid), timeout=5)
+    upid = await client.migrate(
+        "pve1", vmid, "pve2", restart=True, online=False, target_storage="1", timeout=30,
+        bwlimit=1024,
+    )  # fmt: skip
+    await client.wait_task(upid, timeout=5)
+    await client.container_status("pve2", vmid)
+
 
 LIFECYCLE_PATHS = {
     ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"),
@@ -206,6 +218,8 @@ LIFECYCLE_PATHS = {
     ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}"),
     ("POST", "/nodes/{node}/vzdump"),
     ("POST", "/nodes/{node}/lxc"),
+    ("PUT", "/nodes/{node}/lxc/{vmid}/resize"),
+    ("POST", "/nodes/{node}/lxc/{vmid}/migrate"),
 }
 
 

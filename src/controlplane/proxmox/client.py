@@ -458,6 +458,46 @@ class ProxmoxClient:
         )
         return await self._task("DELETE", path, None)
 
+    # -- resize and migrate -------------------------------------------------------------
+
+    async def resize_disk(
+        self, node: str, vmid: int, size: str, *, disk: str = "rootfs", digest: str | None = None
+    ) -> str:
+        """Grow ``disk`` (``size="+2G"`` by that much, ``"10G"`` to that size): a ``resize``
+        task. Shrinking (``unable to shrink disk size``), the same size and a lock are
+        refused at once; Proxmox never shrinks a container's disk."""
+        params = {"disk": disk, "size": size, "digest": digest}
+        return await self._task("PUT", f"{self._ct(node, vmid)}/resize", params)
+
+    async def migrate(
+        self,
+        node: str,
+        vmid: int,
+        target: str,
+        *,
+        restart: bool | None = None,
+        online: bool | None = None,
+        target_storage: str | None = None,
+        timeout: int | None = None,
+        bwlimit: float | None = None,
+    ) -> str:
+        """Start a ``vzmigrate`` task moving the container to ``target``.
+
+        A running container needs ``restart=True`` (shut down, moved, started on the target;
+        ``timeout`` is the shutdown's, default 180 s): LXC has no live migration. Volumes
+        on local storage are copied; local snapshots, a lock or an unreachable target fail
+        the task with exit status ``migration aborted`` (the reason is in its log).
+        """
+        params = {
+            "target": target,
+            "restart": restart,
+            "online": online,
+            "target-storage": target_storage,
+            "timeout": timeout,
+            "bwlimit": bwlimit,
+        }
+        return await self._task("POST", f"{self._ct(node, vmid)}/migrate", params)
+
     # -- tasks --------------------------------------------------------------------------
 
     async def task_status(self, node: str, upid: str) -> dict[str, Any]:

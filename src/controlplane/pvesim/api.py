@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import actions, backups, snapshots, views
+from . import actions, backups, lifecycle, snapshots, views
 from .auth import Token, authenticate
 from .errors import PveError
 from .forms import extract_params
@@ -28,11 +28,13 @@ from .params import (
     CLONE,
     CONFIG_PUT,
     CREATE,
+    MIGRATE,
     NODE,
     NODE_VMID,
     NODE_VMID_SNAP,
     NONNEG,
     OPT_VMID,
+    RESIZE,
     SNAPSHOT_CREATE,
     SNAPSHOT_DELETE,
     SNAPSHOT_ROLLBACK,
@@ -211,7 +213,17 @@ BACKUP_ENDPOINTS: tuple[Endpoint, ...] = (
     ),
 )  # fmt: skip
 
-ENDPOINTS = ENDPOINTS + SNAPSHOT_ENDPOINTS + BACKUP_ENDPOINTS
+LIFECYCLE_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "PUT", f"{_CT}/resize", lifecycle.resize, RESIZE,
+        perm("/vms/{vmid}", "VM.Config.Disk", any_of=True),
+    ),
+    Endpoint(
+        "POST", f"{_CT}/migrate", lifecycle.migrate, MIGRATE, perm("/vms/{vmid}", "VM.Migrate")
+    ),
+)  # fmt: skip
+
+ENDPOINTS = ENDPOINTS + SNAPSHOT_ENDPOINTS + BACKUP_ENDPOINTS + LIFECYCLE_ENDPOINTS
 
 
 def find(method: str, rel: str) -> tuple[Endpoint, dict[str, str]] | None:

@@ -3,8 +3,9 @@
 ``/api2/...`` is the Proxmox API (``api.PveApi``) behind the fault layer (latency, 5xx
 answers, dropped connections). ``/_sim/...`` is simulator-only and unauthenticated (the
 simulator listens on loopback by default): ``GET /_sim/state``, ``GET``/``PUT
-/_sim/faults``, ``POST /_sim/locks`` (a stuck lock) and ``PUT /_sim/containers/{vmid}/app``
-(the port of a container's loopback app).
+/_sim/faults``, ``POST /_sim/locks`` (a stuck lock), ``PUT /_sim/containers/{vmid}/app``
+(the port of a container's loopback app) and ``PUT /_sim/nodes/{node}`` (``{"online": false}``
+takes a node off the network).
 """
 
 from __future__ import annotations
@@ -62,8 +63,22 @@ def _sim_routes(sim: Simulator) -> Starlette:
         sim.set_app_port(vmid, port)
         return JSONResponse({"vmid": vmid, "port": port})
 
+    async def node_online(request: Request) -> JSONResponse:
+        node = request.path_params["node"]
+        try:
+            online = (await request.json())["online"]
+            if not isinstance(online, bool):
+                raise TypeError("online must be true or false")
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f"need online: {exc}"}, status_code=400)
+        if node not in sim.nodes:
+            return JSONResponse({"error": f"no node {node}"}, status_code=404)
+        sim.set_node_online(node, online)
+        return JSONResponse({"node": node, "online": online})
+
     return Starlette(
         routes=[
+            Route("/_sim/nodes/{node}", node_online, methods=["PUT"]),
             Route("/_sim/state", state),
             Route("/_sim/faults", faults, methods=["GET", "PUT"]),
             Route("/_sim/locks", locks, methods=["POST"]),

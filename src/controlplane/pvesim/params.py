@@ -365,3 +365,24 @@ CREATE: dict[str, Param] = {
     "storage": OPT_STORAGE,
     "unique": BOOL,
 }
+
+
+# -- resize and migrate (pve-container API2/LXC.pm resize_vm, migrate_vm) -----------------
+
+RESIZE: dict[str, Param] = {
+    "node": NODE,
+    "vmid": VMID,
+    "disk": Param(enum=("rootfs", *(f"mp{i}" for i in range(256))), optional=False),
+    "size": Param(pattern=r"\+?\d+(\.\d+)?[KMGT]?", optional=False),
+    "digest": Param(max_length=40),
+}
+MIGRATE: dict[str, Param] = {
+    "node": NODE,
+    "vmid": VMID,
+    "target": Param(format="pve-node", optional=False),
+    "bwlimit": Param("number", minimum=0),
+    "online": BOOL,
+    "restart": BOOL,
+    "target-storage": Param(format="storage-pair-list"),
+    "timeout": Param("integer"),
+}

@@ -364,6 +364,16 @@ class Simulator:
 
         self.later(seconds, release)
 
+    def set_node_online(self, node: str, online: bool) -> None:
+        """Take a node off the cluster network (``/nodes`` says offline, migrations to it
+        fail) or bring it back."""
+        if node not in self.nodes:
+            raise KeyError(node)
+        if online:
+            self.offline_nodes.discard(node)
+        else:
+            self.offline_nodes.add(node)
+
     def set_app_port(self, vmid: int, port: int) -> None:
         """The port of the container's loopback app, from its next start on."""
         self.containers[vmid].app_port = port

@@ -44,7 +44,7 @@ def nodes(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
     for n in sim.nodes.values():
         entry: dict[str, Any] = {
             "node": n.name,
-            "status": "online",
+            "status": "offline" if n.name in sim.offline_nodes else "online",
             "id": f"node/{n.name}",
             "type": "node",
             "level": "",
