@@ -54,6 +54,40 @@ EXTRA_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/nodes/{node}/lxc/{vmid}/snapshot"): {"": {"digest", "running", "snapstate"}},
     # 14.3: every volume has 'content', a backup its 'subtype' (PVE::Storage volume_list)
     ("GET", "/nodes/{node}/storage/{storage}/content"): {"": {"content", "subtype"}},
+    # 18: the schema's items are {"properties": {}}; a point is 'time' plus the data
+    # sources of pve-cluster status.c rrd_def_vm / rrd_def_node
+    ("GET", "/nodes/{node}/lxc/{vmid}/rrddata"): {
+        "": {
+            "time",
+            "maxcpu",
+            "cpu",
+            "maxmem",
+            "mem",
+            "maxdisk",
+            "disk",
+            "netin",
+            "netout",
+            "diskread",
+            "diskwrite",
+        }  # fmt: skip
+    },
+    ("GET", "/nodes/{node}/rrddata"): {
+        "": {
+            "time",
+            "loadavg",
+            "maxcpu",
+            "cpu",
+            "iowait",
+            "memtotal",
+            "memused",
+            "swaptotal",
+            "swapused",
+            "roottotal",
+            "rootused",
+            "netin",
+            "netout",
+        }  # fmt: skip
+    },
 }
 # Keys the return schema calls required that real PVE leaves out, per endpoint and object.
 OPTIONAL_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {

@@ -171,3 +171,24 @@ async def test_restart_migration(pve: Target) -> None:
         await client.wait_task(await client.migrate(node, vmid, target), timeout=120)
     assert unreachable.value.exitstatus == "migration aborted"
     assert any("Can't connect to destination address" in line for line in unreachable.value.log)
+
+
+async def test_rrddata(pve: Target) -> None:
+    client, node = pve.client, pve.node
+    vmid = await _new_ct(pve)
+    await client.wait_task(await client.start(node, vmid), timeout=120)
+    points = await client.container_rrddata(node, vmid, "hour")
+    assert len(points) in (70, 71)  # rrdtool may add the current point
+    times = [p["time"] for p in points]
+    assert all(isinstance(t, int) and t % 60 == 0 for t in times)
+    assert times == sorted(times)
+    if pve.sim is not None:
+        pve.sim.backdate(vmid, 600)
+    latest = [p for p in points if "cpu" in p] or [
+        p for p in await client.container_rrddata(node, vmid, "hour") if "cpu" in p
+    ]
+    assert latest and all(isinstance(p["cpu"], float) for p in latest)
+    assert {"maxmem", "mem", "netin", "netout", "diskread", "diskwrite"} <= set(latest[-1])
+    day = await client.node_rrddata(node, "day", cf="MAX")
+    assert all(p["time"] % 1800 == 0 for p in day)
+    assert any("memused" in p for p in day)

@@ -205,6 +205,10 @@ async def exercise_lifecycle(client: ProxmoxClient, sim: Simulator) -> None:
     )  # fmt: skip
     await client.wait_task(upid, timeout=5)
     await client.container_status("pve2", vmid)
+    for timeframe in ("hour", "day", "week", "month", "year"):
+        await client.container_rrddata("pve2", vmid, timeframe)
+        await client.node_rrddata("pve2", timeframe, cf="MAX")
+    await client.container_rrddata("pve2", vmid, "hour", cf="AVERAGE")
 
 
 LIFECYCLE_PATHS = {
@@ -220,6 +224,8 @@ LIFECYCLE_PATHS = {
     ("POST", "/nodes/{node}/lxc"),
     ("PUT", "/nodes/{node}/lxc/{vmid}/resize"),
     ("POST", "/nodes/{node}/lxc/{vmid}/migrate"),
+    ("GET", "/nodes/{node}/lxc/{vmid}/rrddata"),
+    ("GET", "/nodes/{node}/rrddata"),
 }
 
 

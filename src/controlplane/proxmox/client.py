@@ -59,6 +59,18 @@ def _is_tls_failure(exc: BaseException) -> bool:
 EXPECTED_POLL = 0.01
 
 
+def _rrd_points(items: Any) -> list[dict[str, Any]]:
+    """rrddata points with ``time`` as int and every value as float, sorted by time."""
+    points = []
+    for item in items or []:
+        point: dict[str, Any] = {"time": as_int(item["time"])}
+        for key, value in item.items():
+            if key != "time" and value is not None:
+                point[key] = float(value)
+        points.append(point)
+    return sorted(points, key=lambda x: x["time"])
+
+
 class ProxmoxClient:
     """Calls to one Proxmox VE cluster with one API token."""
 
@@ -497,6 +509,31 @@ class ProxmoxClient:
             "bwlimit": bwlimit,
         }
         return await self._task("POST", f"{self._ct(node, vmid)}/migrate", params)
+
+    # -- usage history (rrddata) -----------------------------------------------------------
+
+    async def container_rrddata(
+        self, node: str, vmid: int, timeframe: str = "hour", cf: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The container's usage history: 70 points of ``timeframe`` (``hour``: 1 min,
+        ``day``: 30 min, ``week``: 3 h, ``month``: 12 h, ``year``: 7 days), oldest first.
+
+        Each point is ``{"time": <epoch s>, "cpu", "maxcpu", "mem", "maxmem", "disk",
+        "maxdisk", "netin", "netout", "diskread", "diskwrite"}`` as floats (network and disk
+        in bytes/s); a point without data has only ``time``. ``cf``: ``AVERAGE`` (default)
+        or ``MAX``.
+        """
+        path = f"{self._ct(node, vmid)}/rrddata"
+        return _rrd_points(await self._call("GET", path, {"timeframe": timeframe, "cf": cf}))
+
+    async def node_rrddata(
+        self, node: str, timeframe: str = "hour", cf: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The node's usage history, as ``container_rrddata``; its data sources are
+        ``cpu``, ``maxcpu``, ``iowait``, ``loadavg``, ``memtotal``, ``memused``,
+        ``swaptotal``, ``swapused``, ``roottotal``, ``rootused``, ``netin``, ``netout``."""
+        path = f"/nodes/{quote_path(node)}/rrddata"
+        return _rrd_points(await self._call("GET", path, {"timeframe": timeframe, "cf": cf}))
 
     # -- tasks --------------------------------------------------------------------------
 

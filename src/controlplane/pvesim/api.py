@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import actions, backups, lifecycle, snapshots, views
+from . import actions, backups, lifecycle, rrd, snapshots, views
 from .auth import Token, authenticate
 from .errors import PveError
 from .forms import extract_params
@@ -28,8 +28,10 @@ from .params import (
     CLONE,
     CONFIG_PUT,
     CREATE,
+    CT_RRDDATA,
     MIGRATE,
     NODE,
+    NODE_RRDDATA,
     NODE_VMID,
     NODE_VMID_SNAP,
     NONNEG,
@@ -223,7 +225,15 @@ LIFECYCLE_ENDPOINTS: tuple[Endpoint, ...] = (
     ),
 )  # fmt: skip
 
-ENDPOINTS = ENDPOINTS + SNAPSHOT_ENDPOINTS + BACKUP_ENDPOINTS + LIFECYCLE_ENDPOINTS
+RRD_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", f"{_CT}/rrddata", rrd.container_rrddata, CT_RRDDATA, _VM_AUDIT),
+    Endpoint(
+        "GET", "/nodes/{node}/rrddata", rrd.node_rrddata, NODE_RRDDATA,
+        perm("/nodes/{node}", "Sys.Audit"),
+    ),
+)  # fmt: skip
+
+ENDPOINTS = ENDPOINTS + SNAPSHOT_ENDPOINTS + BACKUP_ENDPOINTS + LIFECYCLE_ENDPOINTS + RRD_ENDPOINTS
 
 
 def find(method: str, rel: str) -> tuple[Endpoint, dict[str, str]] | None:

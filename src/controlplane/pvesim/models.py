@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,12 @@ class Container:
     # and, while a task works on it, snapstate; ``parent`` is the current state's parent.
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     parent: str | None = None
+    # for rrddata: when pvestatd first saw it, the [start, end) spans it ran (end None:
+    # still running) and its load while running (cpu share of its cores; mem share of
+    # its memory; net and disk in bytes/s)
+    created_at: float = field(default_factory=time.time)
+    runs: list[list[float | None]] = field(default_factory=list)
+    load: dict[str, float] = field(default_factory=dict)
 
     @property
     def lock(self) -> str | None:

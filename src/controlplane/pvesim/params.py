@@ -386,3 +386,11 @@ MIGRATE: dict[str, Param] = {
     "target-storage": Param(format="storage-pair-list"),
     "timeout": Param("integer"),
 }
+
+
+# -- rrddata (pve-container API2/LXC.pm 'rrddata', pve-manager API2/Nodes.pm 'rrddata') ----
+
+_TIMEFRAME = Param(enum=("hour", "day", "week", "month", "year"), optional=False)
+_CF = Param(enum=("AVERAGE", "MAX"))
+CT_RRDDATA: dict[str, Param] = {"node": NODE, "vmid": VMID, "timeframe": _TIMEFRAME, "cf": _CF}
+NODE_RRDDATA: dict[str, Param] = {"node": NODE, "timeframe": _TIMEFRAME, "cf": _CF}

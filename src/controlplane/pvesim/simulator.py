@@ -180,7 +180,14 @@ class Simulator:
     # -- stats ----------------------------------------------------------------------------
 
     def container_mem(self, ct: Container) -> int:
-        return self.container_maxmem(ct) // 4 if ct.running else 0
+        if not ct.running:
+            return 0
+        share = ct.load.get("mem")  # Simulator.set_load; a quarter by default
+        return (
+            self.container_maxmem(ct) // 4
+            if share is None
+            else int(self.container_maxmem(ct) * share)
+        )
 
     @staticmethod
     def container_maxmem(ct: Container) -> int:
@@ -211,11 +218,11 @@ class Simulator:
             "mem": self.container_mem(ct),
             "swap": 0,
             "uptime": uptime,
-            "cpu": 0.01 if ct.running else 0,
-            "netin": uptime * 1200 if ct.running else 0,
-            "netout": uptime * 800 if ct.running else 0,
-            "diskread": uptime * 4096 if ct.running else 0,
-            "diskwrite": uptime * 2048 if ct.running else 0,
+            "cpu": ct.load.get("cpu", 0.01) if ct.running else 0,
+            "netin": int(uptime * ct.load.get("netin", 1200)) if ct.running else 0,
+            "netout": int(uptime * ct.load.get("netout", 800)) if ct.running else 0,
+            "diskread": int(uptime * ct.load.get("diskread", 4096)) if ct.running else 0,
+            "diskwrite": int(uptime * ct.load.get("diskwrite", 2048)) if ct.running else 0,
         }
         if ct.running and ct.pid:
             entry["pid"] = ct.pid
@@ -339,12 +346,15 @@ class Simulator:
     async def container_started(self, ct: Container) -> None:
         ct.status = "running"
         ct.started_at = time.time()
+        ct.runs.append([ct.started_at, None])
         ct.pid = self.rng.randrange(10000, 4000000)
         ct.ip = self.ip_for(ct.vmid)
         if self.loopback_ips:
             await self.guest_apps.start(ct, ct.app_port or self.app_port)
 
     async def container_stopped(self, ct: Container) -> None:
+        if ct.runs and ct.runs[-1][1] is None:
+            ct.runs[-1][1] = time.time()
         ct.status = "stopped"
         ct.started_at = None
         ct.pid = None
@@ -363,6 +373,22 @@ class Simulator:
                 ct.config.pop("lock", None)
 
         self.later(seconds, release)
+
+    def set_load(self, vmid: int, **load: float) -> None:
+        """What a running container does, for rrddata: ``cpu`` (share of its cores),
+        ``mem`` (share of its memory), ``netin``/``netout``/``diskread``/``diskwrite``
+        (bytes/s)."""
+        self.containers[vmid].load.update(load)
+
+    def backdate(self, vmid: int, seconds: float) -> None:
+        """Pretend the container was created, and has run (if it runs), ``seconds`` longer:
+        its rrddata then has that much history."""
+        ct = self.containers[vmid]
+        ct.created_at -= seconds
+        if ct.running and ct.started_at is not None:
+            ct.started_at -= seconds
+            if ct.runs and ct.runs[-1][1] is None and ct.runs[-1][0] is not None:
+                ct.runs[-1][0] -= seconds
 
     def set_node_online(self, node: str, online: bool) -> None:
         """Take a node off the cluster network (``/nodes`` says offline, migrations to it
