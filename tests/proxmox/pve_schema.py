@@ -35,6 +35,11 @@ NAMED_FORMATS = {  # pve-common PVE/JSONSchema.pm
     "pve-tag-list": r"^(?i:[a-z0-9_][a-z0-9_\-+.]*)(?:[,;\s]+(?i:[a-z0-9_][a-z0-9_\-+.]*))*$",
 }
 
+RRD_VM_SOURCES = ("maxcpu", "cpu", "maxmem", "mem", "maxdisk", "disk", "netin", "netout",
+                  "diskread", "diskwrite")  # fmt: skip
+RRD_NODE_SOURCES = ("loadavg", "maxcpu", "cpu", "iowait", "memtotal", "memused", "swaptotal",
+                    "swapused", "roottotal", "rootused", "netin", "netout")  # fmt: skip
+
 # Keys real PVE returns beyond the (incomplete) return schema, per endpoint and per
 # object within the answer ("" is the answer itself, or each item of a list answer).
 EXTRA_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {
@@ -56,38 +61,8 @@ EXTRA_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/nodes/{node}/storage/{storage}/content"): {"": {"content", "subtype"}},
     # 18: the schema's items are {"properties": {}}; a point is 'time' plus the data
     # sources of pve-cluster status.c rrd_def_vm / rrd_def_node
-    ("GET", "/nodes/{node}/lxc/{vmid}/rrddata"): {
-        "": {
-            "time",
-            "maxcpu",
-            "cpu",
-            "maxmem",
-            "mem",
-            "maxdisk",
-            "disk",
-            "netin",
-            "netout",
-            "diskread",
-            "diskwrite",
-        }  # fmt: skip
-    },
-    ("GET", "/nodes/{node}/rrddata"): {
-        "": {
-            "time",
-            "loadavg",
-            "maxcpu",
-            "cpu",
-            "iowait",
-            "memtotal",
-            "memused",
-            "swaptotal",
-            "swapused",
-            "roottotal",
-            "rootused",
-            "netin",
-            "netout",
-        }  # fmt: skip
-    },
+    ("GET", "/nodes/{node}/lxc/{vmid}/rrddata"): {"": {"time", *RRD_VM_SOURCES}},
+    ("GET", "/nodes/{node}/rrddata"): {"": {"time", *RRD_NODE_SOURCES}},
 }
 # Keys the return schema calls required that real PVE leaves out, per endpoint and object.
 OPTIONAL_RETURN_KEYS: dict[tuple[str, str], dict[str, set[str]]] = {

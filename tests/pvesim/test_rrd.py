@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import httpx
@@ -32,7 +33,7 @@ async def test_points_per_timeframe(api: httpx.AsyncClient, sim: Simulator) -> N
         times = [int(p["time"]) for p in points]
         assert len(points) == 70, timeframe
         assert all(t % step == 0 for t in times)
-        assert [b - a for a, b in zip(times, times[1:], strict=False)] == [step] * 69
+        assert [b - a for a, b in itertools.pairwise(times)] == [step] * 69
         last_full = step * int(time.time() // step) - step
         assert times[-1] == last_full
     bad = await api.get("/nodes/pve1/lxc/101/rrddata", params={"timeframe": "decade"})
