@@ -1,4 +1,12 @@
-# Multi-stage: build a wheel with the compilers, run it on a slim image as a non-root user.
+# Multi-stage: build the customer portal with Node.js and a wheel with the compilers, run
+# both on a slim image as a non-root user.
+FROM node:20-slim AS portal
+WORKDIR /portal
+COPY portal/package.json portal/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY portal ./
+RUN npm run build
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir --upgrade pip build
@@ -7,10 +15,12 @@ COPY src ./src
 RUN python -m build --wheel --outdir /dist
 
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BIND_ADDR=0.0.0.0 HOST_PORT=8080
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BIND_ADDR=0.0.0.0 HOST_PORT=8080 \
+    PORTAL_DIR=/app/portal
 RUN useradd --system --uid 10001 --home-dir /app --create-home controlplane
 COPY --from=build /dist/*.whl /tmp/
 RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl
+COPY --from=portal /portal/build /app/portal
 USER controlplane
 WORKDIR /app
 EXPOSE 8080

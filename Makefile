@@ -4,7 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint proof bench install clean
+.PHONY: run test lint proof bench install clean portal portal-test
+
+# The customer portal (portal/, SvelteKit) is built when Node.js and npm are installed;
+# without them the control plane runs without it (Debian: apt-get install nodejs npm).
+NPM := $(shell command -v npm 2>/dev/null)
+PORTAL_STAMP := portal/node_modules/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +19,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+$(PORTAL_STAMP): portal/package.json portal/package-lock.json
+	cd portal && npm ci --no-audit --no-fund
+	touch $(PORTAL_STAMP)
+
+portal:
+ifdef NPM
+	$(MAKE) --no-print-directory $(PORTAL_STAMP)
+	cd portal && npm run build
+else
+	@echo "npm is not installed: the customer portal is not built (apt-get install nodejs npm)"
+endif
+
+# Its type check and unit tests (Vitest); the browser tests are in tests/e2e.
+portal-test: portal
+ifdef NPM
+	cd portal && npm run check && npm test
+endif
+
+run: $(STAMP) portal
 	$(BIN)/controlplane init-env
 	$(BIN)/controlplane demo
 
@@ -22,7 +45,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 
-test: $(STAMP)
+test: $(STAMP) portal-test
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
@@ -38,4 +61,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache portal/node_modules portal/build portal/.svelte-kit

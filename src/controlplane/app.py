@@ -30,6 +30,7 @@ from controlplane.db.gateway import Unavailable as DatabaseUnavailable
 from controlplane.health import router as health_router
 from controlplane.metrics import install_metrics
 from controlplane.nodes.routes import router as nodes_router
+from controlplane.portal.site import install_portal
 from controlplane.projects.routes import router as projects_router
 from controlplane.provisioner.routes import router as orphans_router
 from controlplane.runtime import Runtime
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.include_router(router)
     for router in (caddy_router, wireguard_router, billing_router):
         app.include_router(router)
+    install_portal(app, settings.portal_dir)  # after every route: it answers the rest
 
     # add_middleware wraps: the last added runs first (outermost).
     app.add_middleware(ErrorCatcherMiddleware)

@@ -306,6 +306,14 @@ class DashboardSettings(BaseModel):
     admin_login_window_s: int = Field(900, ge=10, le=86_400)
 
 
+class PortalSettings(BaseModel):
+    """The customer portal (controlplane.portal): where its built files are."""
+
+    portal_dir: OptionalStr = Field(
+        None, description="The portal's build folder; default portal/build when it was built"
+    )
+
+
 class WorkerSettings(BaseModel):
     """The provisioning workers and the pollers."""
 
@@ -447,6 +455,7 @@ SETTINGS_GROUPS: tuple[type[BaseModel], ...] = (
     TenantSettings,
     AuthSettings,
     DashboardSettings,
+    PortalSettings,
     WorkerSettings,
     CaddySettings,
     WireGuardSettings,
@@ -461,6 +470,7 @@ class Settings(
     TenantSettings,
     AuthSettings,
     DashboardSettings,
+    PortalSettings,
     WorkerSettings,
     CaddySettings,
     WireGuardSettings,

@@ -39,7 +39,7 @@ async def test_headers_on_every_kind_of_response(
         await client.get("/docs-assets/swagger-ui.css"),
         await client.get("/static/docs-init.js"),
         await client.get("/api/v1/nodes"),  # 401
-        await client.get("/no/such/path"),  # 404
+        await client.get("/api/v1/no/such/path"),  # 404
         await client.delete("/healthz"),  # 405
         await admin.post("/api/v1/nodes", json={}),  # 422
         await admin.post("/api/v1/projects", content=b"x" * 2_000_000),  # 413

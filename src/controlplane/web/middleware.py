@@ -18,11 +18,19 @@ from controlplane.web.context import request_id_var
 
 log = logging.getLogger("controlplane.http")
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
+
+def content_security_policy(*script_hashes: str) -> str:
+    """The CSP of every response; the portal's pages add the hashes of their inline
+    bootstrap scripts (`'sha256-...'`), and nothing else may run inline."""
+    script_src = " ".join(("'self'", *script_hashes))
+    return (
+        f"default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+CSP = content_security_policy()
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
