@@ -42,8 +42,7 @@ from webauthn.helpers.structs import (
 from controlplane.admin import ratelimit
 from controlplane.admin.sessions import AdminSession, origin_host
 from controlplane.config import Settings
-from controlplane.db import Conflict as DbConflict
-from controlplane.db import Database, load_queries
+from controlplane.db import ConstraintViolation, Database, load_queries
 from controlplane.web.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 _Q = load_queries("controlplane.admin")
@@ -359,7 +358,7 @@ async def finish_add(
                 credential=credential,
             ),
         )
-    except DbConflict:
+    except ConstraintViolation:
         raise Conflict("this passkey is already registered", field="credential") from None
     assert row is not None
     return row

@@ -25,7 +25,7 @@ from controlplane.auth.tokens import (
     new_refresh_token,
 )
 from controlplane.config import Settings
-from controlplane.db import Database, load_queries
+from controlplane.db import Executor, load_queries
 from controlplane.users import service as users
 from controlplane.web.errors import ApiError, Conflict, Forbidden, Invalid, Unauthorized
 
@@ -95,7 +95,7 @@ async def _issue(
 
 
 async def register(
-    db: Database,
+    db: Executor,
     hasher: Hasher,
     settings: Settings,
     *,
@@ -110,7 +110,7 @@ async def register(
 
 
 async def login(
-    db: Database, hasher: Hasher, settings: Settings, *, email: str, password: str
+    db: Executor, hasher: Hasher, settings: Settings, *, email: str, password: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The user row and a new token pair; wrong e-mail and wrong password look the same."""
     row = await users.user_for_login(db, email)
@@ -138,7 +138,7 @@ async def login(
 
 
 async def refresh(
-    db: Database, settings: Settings, *, refresh_token: str
+    db: Executor, settings: Settings, *, refresh_token: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Rotate: the presented token dies, a new pair in the same family is returned."""
     digest = hash_refresh_token(refresh_token)
@@ -169,7 +169,7 @@ async def refresh(
 
 
 async def _regrant_within_grace(
-    db: Database, settings: Settings, digest: bytes
+    db: Executor, settings: Settings, digest: bytes
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """A second pair for a token rotated within `REFRESH_REUSE_GRACE_S`, else None."""
     if settings.refresh_reuse_grace_s <= 0:
@@ -189,7 +189,7 @@ async def _regrant_within_grace(
         return {**row, "regranted": True}, pair
 
 
-async def logout(db: Database, *, refresh_token: str) -> dict[str, Any] | None:
+async def logout(db: Executor, *, refresh_token: str) -> dict[str, Any] | None:
     """End the session (token family) of `refresh_token`; None if nothing was live."""
     rows = await db.fetch_all(
         _Q["refresh_revoke_family_of"], {"token_hash": hash_refresh_token(refresh_token)}
@@ -200,7 +200,7 @@ async def logout(db: Database, *, refresh_token: str) -> dict[str, Any] | None:
     return rows[0]
 
 
-async def _revoke_family(db: Database, family_id: uuid.UUID, *, reason: str) -> int:
+async def _revoke_family(db: Executor, family_id: uuid.UUID, *, reason: str) -> int:
     """Revoke every live token of a session, including one a concurrent refresh adds.
 
     A rotation that holds the lock on a token when the revocation starts commits its new
@@ -217,7 +217,7 @@ async def _revoke_family(db: Database, family_id: uuid.UUID, *, reason: str) -> 
 
 
 async def change_password(
-    db: Database,
+    db: Executor,
     hasher: Hasher,
     settings: Settings,
     *,

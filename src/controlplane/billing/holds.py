@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from controlplane.billing.standing import Standing, standing_of
 from controlplane.config import Settings
-from controlplane.db import Database, load_queries
+from controlplane.db import Executor, load_queries
 from controlplane.tenants import service as tenants
 from controlplane.web.errors import Conflict
 
@@ -32,7 +32,7 @@ class Effects:
         return {"suspended": self.suspended, "resumed": self.resumed}
 
 
-async def enforce(db: Database, settings: Settings, user_id: uuid.UUID) -> tuple[Standing, Effects]:
+async def enforce(db: Executor, settings: Settings, user_id: uuid.UUID) -> tuple[Standing, Effects]:
     """Apply the user's standing to their tenants. The caller holds the account lock."""
     standing = await standing_of(db, settings, user_id)
     effects = Effects()

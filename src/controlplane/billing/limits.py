@@ -4,7 +4,9 @@
 `tenants.service.create_tenant`: in one transaction it locks the user's billing row, counts
 the user's tenants and RAM, checks them against the tier, and inserts the tenant. A second
 create by the same user waits for the lock and then counts the first one, so two concurrent
-creates can never both pass. Over the limit is a 402 that names the limit.
+creates can never both pass. Over the limit is a 402 that names the limit. The tenant
+service runs on our transaction (it takes any `Executor`); its own `transaction()` becomes a
+savepoint of ours, so the lock is held until the tenant is committed.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import uuid
 from typing import Any
 
 from controlplane.billing.standing import Standing, standing_of
-from controlplane.billing.txdb import in_transaction
 from controlplane.config import Settings
-from controlplane.db import Database, load_queries
+from controlplane.db import Executor, load_queries
 from controlplane.tenants import service as tenants
 from controlplane.web.errors import ApiError
 
@@ -50,14 +51,14 @@ def check_limits(standing: Standing, usage: dict[str, Any], ram_mb: int) -> None
         )
 
 
-async def usage_of(db: Database, user_id: uuid.UUID) -> dict[str, Any]:
+async def usage_of(db: Executor, user_id: uuid.UUID) -> dict[str, Any]:
     row = await db.fetch_one(_Q["usage"], {"user_id": user_id})
     assert row is not None
     return {"tenants": int(row["tenants"]), "ram_mb": int(row["ram_mb"])}
 
 
 async def create_tenant_within_tier(
-    db: Database,
+    db: Executor,
     settings: Settings,
     *,
     project: dict[str, Any],
@@ -66,7 +67,7 @@ async def create_tenant_within_tier(
     owner_user_id: uuid.UUID,
 ) -> dict[str, Any]:
     """`tenants.service.create_tenant` for a user, refused (402) beyond their tier."""
-    async with in_transaction(db) as tx:
+    async with db.transaction() as tx:
         await tx.fetch_one(_Q["account_lock"], {"user_id": owner_user_id})
         # Read after the lock: READ COMMITTED gives this statement a fresh snapshot, which
         # includes a tenant that a concurrent create committed while we waited.

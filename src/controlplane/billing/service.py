@@ -16,7 +16,7 @@ from controlplane.billing.standing import standing_of
 from controlplane.billing.stripe_api import StripeGateway
 from controlplane.billing.tiers import FREE, load_tiers
 from controlplane.config import Settings
-from controlplane.db import Database, load_queries
+from controlplane.db import Executor, load_queries
 from controlplane.web.errors import Conflict, Invalid
 
 _Q = load_queries("controlplane.billing")
@@ -26,7 +26,7 @@ def billing_url(settings: Settings, configured: str | None) -> str:
     return configured or f"{settings.public_url}/billing"
 
 
-async def ensure_customer(db: Database, gateway: StripeGateway, user: dict[str, Any]) -> str:
+async def ensure_customer(db: Executor, gateway: StripeGateway, user: dict[str, Any]) -> str:
     account = await db.fetch_one(_Q["account_get"], {"user_id": user["id"]})
     if account is not None and account["stripe_customer_id"]:
         return str(account["stripe_customer_id"])
@@ -42,7 +42,7 @@ async def ensure_customer(db: Database, gateway: StripeGateway, user: dict[str, 
 
 
 async def start_checkout(
-    db: Database,
+    db: Executor,
     settings: Settings,
     gateway: StripeGateway,
     user: dict[str, Any],
@@ -87,7 +87,7 @@ async def start_checkout(
 
 
 async def open_portal(
-    db: Database, settings: Settings, gateway: StripeGateway, user: dict[str, Any]
+    db: Executor, settings: Settings, gateway: StripeGateway, user: dict[str, Any]
 ) -> dict[str, Any]:
     account = await db.fetch_one(_Q["account_get"], {"user_id": user["id"]})
     if account is None or not account["stripe_customer_id"]:
@@ -102,7 +102,7 @@ async def open_portal(
     return {"url": url}
 
 
-async def billing_status(db: Database, settings: Settings, user_id: uuid.UUID) -> dict[str, Any]:
+async def billing_status(db: Executor, settings: Settings, user_id: uuid.UUID) -> dict[str, Any]:
     standing = await standing_of(db, settings, user_id)
     usage = await usage_of(db, user_id)
     sub = standing.subscription

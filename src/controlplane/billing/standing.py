@@ -22,7 +22,7 @@ from typing import Any
 
 from controlplane.billing.tiers import Tier, Tiers, load_tiers
 from controlplane.config import Settings
-from controlplane.db import Database, load_queries
+from controlplane.db import Executor, load_queries
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.billing")
@@ -86,7 +86,7 @@ def judge(subs: list[dict[str, Any]], tiers: Tiers) -> Standing:
     )
 
 
-async def standing_of(db: Database, settings: Settings, user_id: uuid.UUID) -> Standing:
+async def standing_of(db: Executor, settings: Settings, user_id: uuid.UUID) -> Standing:
     subs = await db.fetch_all(
         _Q["subscriptions_of_user"], {"user_id": user_id, "grace_s": grace_seconds(settings)}
     )

@@ -18,9 +18,8 @@ from controlplane.audit.writer import AuditEntry, AuditLog
 from controlplane.billing.holds import Effects, enforce
 from controlplane.billing.standing import grace_seconds
 from controlplane.billing.stripe_api import GATEWAY_KEY, StripeGateway
-from controlplane.billing.txdb import in_transaction
 from controlplane.config import Settings
-from controlplane.db import Database, DatabaseError, load_queries
+from controlplane.db import Database, DatabaseError, Executor, load_queries
 from controlplane.periodic import Periodic
 from controlplane.state import AppState
 
@@ -31,7 +30,7 @@ EVENT_RETENTION_DAYS = 90
 
 
 async def sweep_once(
-    db: Database, settings: Settings, audit: AuditLog | None = None
+    db: Executor, settings: Settings, audit: AuditLog | None = None
 ) -> dict[uuid.UUID, Effects]:
     """One pass; returns what changed, per user. Also forgets event ids after 90 days."""
     rows = await db.fetch_all(
@@ -41,7 +40,7 @@ async def sweep_once(
     changed: dict[uuid.UUID, Effects] = {}
     for row in rows:
         user_id = row["user_id"]
-        async with in_transaction(db) as tx:
+        async with db.transaction() as tx:
             await tx.fetch_one(_Q["account_lock"], {"user_id": user_id})
             standing, effects = await enforce(tx, settings, user_id)
         if effects.hold_changed or effects.suspended or effects.resumed:

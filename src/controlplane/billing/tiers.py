@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.config import Settings
-from controlplane.db import Database
+from controlplane.db import Executor
 from controlplane.sysconfig import service as sysconfig
 
 FREE = "free"
@@ -78,6 +78,6 @@ def build_tiers(raw: list[dict[str, Any]], settings: Settings) -> Tiers:
     return Tiers(free=free, all=(free, *(t for t in tiers if t.name != FREE)))
 
 
-async def load_tiers(db: Database, settings: Settings) -> Tiers:
+async def load_tiers(db: Executor, settings: Settings) -> Tiers:
     """The tiers as the system settings define them now (one query)."""
     return build_tiers(await sysconfig.get_value(db, "billing_tiers", []), settings)

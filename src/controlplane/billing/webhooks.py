@@ -29,9 +29,8 @@ from typing import Any
 import stripe
 
 from controlplane.billing.holds import Effects, enforce
-from controlplane.billing.txdb import in_transaction
 from controlplane.config import Settings
-from controlplane.db import Database, load_queries
+from controlplane.db import Executor, load_queries
 from controlplane.users import service as users
 
 log = logging.getLogger(__name__)
@@ -122,10 +121,10 @@ def _invoice_price(invoice: dict[str, Any]) -> str | None:
     return None
 
 
-async def process(db: Database, settings: Settings, event: dict[str, Any]) -> Outcome:
+async def process(db: Executor, settings: Settings, event: dict[str, Any]) -> Outcome:
     """Record the event and apply its effects, all in one transaction."""
     result = Outcome(event_id=event["id"], type=event["type"], outcome="duplicate")
-    async with in_transaction(db) as tx:
+    async with db.transaction() as tx:
         inserted = await tx.fetch_val(
             _Q["event_insert"],
             {"id": event["id"], "type": event["type"], "created": event["created"]},
@@ -140,7 +139,7 @@ async def process(db: Database, settings: Settings, event: dict[str, Any]) -> Ou
     return result
 
 
-async def _apply(tx: Database, settings: Settings, event: dict[str, Any], out: Outcome) -> None:
+async def _apply(tx: Executor, settings: Settings, event: dict[str, Any], out: Outcome) -> None:
     kind, obj, at = event["type"], event["data"]["object"], event["created"]
     if kind == "checkout.session.completed":
         await _link_checkout(tx, obj, out)
@@ -183,7 +182,7 @@ async def _apply(tx: Database, settings: Settings, event: dict[str, Any], out: O
     _, out.effects = await enforce(tx, settings, out.user_id)
 
 
-async def _link_checkout(tx: Database, session: dict[str, Any], out: Outcome) -> None:
+async def _link_checkout(tx: Executor, session: dict[str, Any], out: Outcome) -> None:
     """A completed checkout names our user; keep its customer if the user has none yet."""
     customer = _id(session.get("customer"))
     try:

@@ -1,18 +1,23 @@
-"""The one database gateway: every query goes through `Database`.
+"""The one database gateway: every query goes through an `Executor`.
 
-It owns the psycopg pool and turns driver errors into our own exceptions, so services can
-say "this name is taken" instead of catching psycopg internals:
+`Database` (the pool; each call its own short transaction) and `Transaction` (one
+connection inside one transaction) both satisfy `Executor`, so a service typed against it
+runs alone or inside a caller's transaction; a nested `transaction()` is a savepoint.
+Driver errors become our own exceptions, so services can say "this name is taken" instead
+of catching psycopg internals:
 
     DatabaseError
-     ├── Conflict          unique / exclusion / foreign-key violations (-> 409)
-     └── Unavailable       the server cannot be reached (-> 503)
+     ├── ConstraintViolation  unique / exclusion / foreign-key violation; names the constraint
+     └── Unavailable          the server cannot be reached (-> 503)
+
+Each domain's service turns the constraint names it expects into its domain errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -21,13 +26,14 @@ from psycopg_pool import AsyncConnectionPool
 
 Params = Mapping[str, Any] | None
 Row = dict[str, Any]
+Pool = AsyncConnectionPool[psycopg.AsyncConnection[Row]]
 
 
 class DatabaseError(Exception):
     """Base of the gateway's exceptions."""
 
 
-class Conflict(DatabaseError):
+class ConstraintViolation(DatabaseError):
     """A constraint refused the change; `constraint` names it."""
 
     def __init__(self, constraint: str | None, detail: str) -> None:
@@ -45,24 +51,57 @@ def _translate(exc: psycopg.Error) -> DatabaseError | None:
         pg_errors.UniqueViolation | pg_errors.ForeignKeyViolation | pg_errors.ExclusionViolation,
     ):
         diag = exc.diag
-        return Conflict(diag.constraint_name, diag.message_detail or diag.message_primary or "")
+        return ConstraintViolation(
+            diag.constraint_name, diag.message_detail or diag.message_primary or ""
+        )
     if isinstance(exc, psycopg.OperationalError):
         return Unavailable(str(exc))
     return None
 
 
-class _Executor:
-    """Query helpers shared by the pool-backed Database and a single transaction."""
+class Executor(Protocol):
+    """What services take: run queries, or open a (nested) transaction."""
 
-    async def _cursor_execute(self, sql: str, params: Params) -> psycopg.AsyncCursor[Row]:
-        raise NotImplementedError
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None: ...
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    async def fetch_val(self, sql: str, params: Params = None) -> Any: ...
+
+    async def execute(self, sql: str, params: Params = None) -> int: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
+
+
+class QueryCounter:
+    """How many statements ran through one `Database`, in transactions or not.
+
+    Read by tests to catch N+1 queries: a list endpoint must not grow with its rows."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class Transaction:
+    """Queries on one connection inside one transaction; `transaction()` is a savepoint."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row], counter: QueryCounter) -> None:
+        self.conn = conn
+        self._counter = counter
+
+    async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Row]:
+        self._counter.count += 1
+        try:
+            return await self.conn.execute(sql, params)
+        except psycopg.Error as exc:
+            raise (_translate(exc) or exc) from exc
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        cur = await self._cursor_execute(sql, params)
+        cur = await self._run(sql, params)
         return await cur.fetchone()
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        cur = await self._cursor_execute(sql, params)
+        cur = await self._run(sql, params)
         return await cur.fetchall()
 
     async def fetch_val(self, sql: str, params: Params = None) -> Any:
@@ -70,33 +109,35 @@ class _Executor:
         return None if row is None else next(iter(row.values()))
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        cur = await self._cursor_execute(sql, params)
+        cur = await self._run(sql, params)
         return cur.rowcount
 
-
-class Transaction(_Executor):
-    """Queries on one connection inside one transaction."""
-
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
-        self.conn = conn
-
-    async def _cursor_execute(self, sql: str, params: Params) -> psycopg.AsyncCursor[Row]:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A savepoint: an error rolls back the block only, the outer transaction goes on."""
         try:
-            return await self.conn.execute(sql, params)
+            async with self.conn.transaction():
+                yield self
         except psycopg.Error as exc:
             raise (_translate(exc) or exc) from exc
 
 
 class Session(Transaction):
-    """Queries on one held connection, each committed at once (for session-level state)."""
+    """Queries on one held connection, each committed at once (for session-level state);
+    `transaction()` opens a real transaction on it."""
 
 
-class Database(_Executor):
+class Database:
     """The pool plus helpers. Each helper call runs in its own short transaction."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
-        self.queries_run = 0  # read by tests to catch N+1 queries
+        self.counter = QueryCounter()
+
+    @property
+    def queries_run(self) -> int:
+        """Statements run so far, inside transactions too (tests catch N+1 queries)."""
+        return self.counter.count
 
     @classmethod
     async def connect(
@@ -104,8 +145,9 @@ class Database(_Executor):
     ) -> Database:
         # `timeout` bounds the wait for a connection (the pool is busy, or the database is
         # down and being reconnected); past it the caller gets Unavailable, the API a 503.
-        pool = AsyncConnectionPool(
+        pool: Pool = AsyncConnectionPool(
             url,
+            connection_class=psycopg.AsyncConnection[Row],
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -120,7 +162,7 @@ class Database(_Executor):
         await self.pool.close()
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        self.queries_run += 1
+        self.counter.count += 1
         try:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
@@ -129,7 +171,7 @@ class Database(_Executor):
             raise (_translate(exc) or exc) from exc
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        self.queries_run += 1
+        self.counter.count += 1
         try:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
@@ -137,8 +179,12 @@ class Database(_Executor):
         except psycopg.Error as exc:
             raise (_translate(exc) or exc) from exc
 
+    async def fetch_val(self, sql: str, params: Params = None) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
     async def execute(self, sql: str, params: Params = None) -> int:
-        self.queries_run += 1
+        self.counter.count += 1
         try:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
@@ -149,10 +195,9 @@ class Database(_Executor):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One connection, one transaction: commit on success, roll back on error."""
-        self.queries_run += 1
         try:
             async with self.pool.connection() as conn, conn.transaction():
-                yield Transaction(conn)
+                yield Transaction(conn, self.counter)
         except psycopg.Error as exc:
             raise (_translate(exc) or exc) from exc
 
@@ -161,7 +206,7 @@ class Database(_Executor):
         """One connection held for the block, autocommit: for session-level advisory locks."""
         try:
             async with self.pool.connection() as conn:
-                yield Session(conn)
+                yield Session(conn, self.counter)
         except psycopg.Error as exc:
             raise (_translate(exc) or exc) from exc
 

@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.crypto import Sealer
-from controlplane.db import Conflict as DbConflict
-from controlplane.db import Database, load_queries
+from controlplane.db import ConstraintViolation, Executor, load_queries
 from controlplane.nodes.schemas import NodeCreate, NodeUpdate
 from controlplane.web.errors import Conflict, Invalid, NotFound
 
@@ -76,13 +75,13 @@ def access_of(sealer: Sealer, row: dict[str, Any]) -> NodeAccess:
     )
 
 
-def _name_taken(exc: DbConflict, name: str | None) -> Conflict:
+def _name_taken(exc: ConstraintViolation, name: str | None) -> Conflict:
     if exc.constraint == "nodes_name_key":
         return Conflict(f"a node named {name!r} already exists", field="name")
     return Conflict(f"conflicts with an existing node: {exc}")
 
 
-async def get_node(db: Database, node_id: uuid.UUID) -> dict[str, Any]:
+async def get_node(db: Executor, node_id: uuid.UUID) -> dict[str, Any]:
     row = await db.fetch_one(_Q["node_get"], {"id": node_id})
     if row is None:
         raise NotFound(f"node {node_id} not found")
@@ -90,7 +89,7 @@ async def get_node(db: Database, node_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def list_nodes(
-    db: Database, *, status: str | None, limit: int, offset: int
+    db: Executor, *, status: str | None, limit: int, offset: int
 ) -> dict[str, Any]:
     row = await db.fetch_one(_Q["node_page"], {"status": status, "limit": limit, "offset": offset})
     assert row is not None
@@ -99,7 +98,7 @@ async def list_nodes(
 
 
 async def create_node(
-    db: Database, sealer: Sealer, data: NodeCreate, verifier: NodeVerifier | None
+    db: Executor, sealer: Sealer, data: NodeCreate, verifier: NodeVerifier | None
 ) -> dict[str, Any]:
     node_id = uuid.uuid4()
     facts: NodeFacts | None = None
@@ -133,14 +132,14 @@ async def create_node(
     }
     try:
         row = await db.fetch_one(_Q["node_insert"], params)
-    except DbConflict as exc:
+    except ConstraintViolation as exc:
         raise _name_taken(exc, data.name) from None
     assert row is not None
     return row
 
 
 async def update_node(
-    db: Database,
+    db: Executor,
     sealer: Sealer,
     node_id: uuid.UUID,
     data: NodeUpdate,
@@ -191,14 +190,14 @@ async def update_node(
     )
     try:
         row = await db.fetch_one(_Q["node_update"], params)
-    except DbConflict as exc:
+    except ConstraintViolation as exc:
         raise _name_taken(exc, changes.get("name")) from None
     if row is None:
         raise NotFound(f"node {node_id} not found")
     return row
 
 
-async def delete_node(db: Database, node_id: uuid.UUID) -> None:
+async def delete_node(db: Executor, node_id: uuid.UUID) -> None:
     await get_node(db, node_id)
     async with db.transaction() as tx:
         # Lock the node first: a create that has reserved RAM on it but not committed holds

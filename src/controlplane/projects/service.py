@@ -7,15 +7,14 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from controlplane.db import Conflict as DbConflict
-from controlplane.db import Database, load_queries
+from controlplane.db import ConstraintViolation, Executor, load_queries
 from controlplane.projects.schemas import ProjectCreate, ProjectUpdate
 from controlplane.web.errors import Conflict, NotFound
 
 _Q = load_queries("controlplane.projects")
 
 
-def _conflict(exc: DbConflict, slug: str | None) -> Conflict:
+def _conflict(exc: ConstraintViolation, slug: str | None) -> Conflict:
     if exc.constraint == "projects_slug_key":
         return Conflict(f"a project with slug {slug!r} already exists", field="slug")
     if exc.constraint == "projects_one_default":
@@ -25,14 +24,14 @@ def _conflict(exc: DbConflict, slug: str | None) -> Conflict:
     return Conflict(f"conflicts with an existing project: {exc}")
 
 
-async def get_project(db: Database, project_id: uuid.UUID) -> dict[str, Any]:
+async def get_project(db: Executor, project_id: uuid.UUID) -> dict[str, Any]:
     row = await db.fetch_one(_Q["project_get"], {"id": project_id})
     if row is None:
         raise NotFound(f"project {project_id} not found")
     return row
 
 
-async def find_project(db: Database, slug: str | None) -> dict[str, Any]:
+async def find_project(db: Executor, slug: str | None) -> dict[str, Any]:
     """The project a user asked for by slug, or the default one."""
     if slug is not None:
         row = await db.fetch_one(_Q["project_by_slug"], {"slug": slug})
@@ -45,7 +44,7 @@ async def find_project(db: Database, slug: str | None) -> dict[str, Any]:
     return row
 
 
-async def project_for_tenant(db: Database, project_id: uuid.UUID | None) -> dict[str, Any]:
+async def project_for_tenant(db: Executor, project_id: uuid.UUID | None) -> dict[str, Any]:
     """The project a new tenant asks for by id, or the default one; 404 names `project_id`."""
     try:
         if project_id is None:
@@ -55,13 +54,13 @@ async def project_for_tenant(db: Database, project_id: uuid.UUID | None) -> dict
         raise NotFound(exc.message, field="project_id") from None
 
 
-async def list_projects(db: Database, *, limit: int, offset: int) -> dict[str, Any]:
+async def list_projects(db: Executor, *, limit: int, offset: int) -> dict[str, Any]:
     row = await db.fetch_one(_Q["project_page"], {"limit": limit, "offset": offset})
     assert row is not None
     return {"items": row["items"], "total": row["total"], "limit": limit, "offset": offset}
 
 
-async def create_project(db: Database, data: ProjectCreate) -> dict[str, Any]:
+async def create_project(db: Executor, data: ProjectCreate) -> dict[str, Any]:
     project_id = uuid.uuid4()
     params = {
         **data.model_dump(),
@@ -73,14 +72,14 @@ async def create_project(db: Database, data: ProjectCreate) -> dict[str, Any]:
             if data.is_default:
                 await tx.execute(_Q["project_clear_default"], {"id": project_id})
             row = await tx.fetch_one(_Q["project_insert"], params)
-    except DbConflict as exc:
+    except ConstraintViolation as exc:
         raise _conflict(exc, data.slug) from None
     assert row is not None
     return row
 
 
 async def update_project(
-    db: Database, project_id: uuid.UUID, data: ProjectUpdate
+    db: Executor, project_id: uuid.UUID, data: ProjectUpdate
 ) -> dict[str, Any]:
     changes = data.model_dump(exclude_unset=True)
     params: dict[str, Any] = {field: changes.get(field) for field in ProjectUpdate.model_fields}
@@ -95,12 +94,12 @@ async def update_project(
             row = await tx.fetch_one(_Q["project_update"], params)
             if row is None:
                 raise NotFound(f"project {project_id} not found")
-    except DbConflict as exc:
+    except ConstraintViolation as exc:
         raise _conflict(exc, changes.get("slug")) from None
     return row
 
 
-async def delete_project(db: Database, project_id: uuid.UUID) -> None:
+async def delete_project(db: Executor, project_id: uuid.UUID) -> None:
     await get_project(db, project_id)
     async with db.transaction() as tx:
         # A create in flight holds a key-share lock on the project (its tenant's foreign

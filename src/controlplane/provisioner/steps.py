@@ -14,7 +14,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from controlplane.db import Conflict as DbConflict
+from controlplane.db import ConstraintViolation
 from controlplane.provisioner.context import LostLease, PermanentStep, Q, StepContext, TransientStep
 from controlplane.proxmox import (
     ProxmoxAlreadyExistsError,
@@ -132,7 +132,7 @@ async def _move_to_free_vmid(
         moved = await ctx.db.fetch_one(
             Q["set_vmid"], {"id": tenant["id"], "vmid": vmid, "owner": ctx.owner}
         )
-    except DbConflict:  # a creator took the same VMID a moment ago: pick again
+    except ConstraintViolation:  # a creator took the same VMID a moment ago: pick again
         raise TransientStep("VMID picked by another tenant meanwhile", 0) from None
     if moved is None:
         raise LostLease(f"tenant {tenant['id']} changed under us")

@@ -30,7 +30,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from controlplane.db import Database, load_queries
+from controlplane.db import Executor, load_queries
 from controlplane.projects import service as projects
 from controlplane.projects.schemas import ProjectUpdate
 from controlplane.sysconfig.schemas import SystemSettingsUpdate
@@ -48,7 +48,7 @@ STORED = ("base_domain", "ram_overcommit", "billing_tiers")
 _MISSING = object()
 
 
-async def _default_project_id(db: Database) -> uuid.UUID | None:
+async def _default_project_id(db: Executor) -> uuid.UUID | None:
     try:
         row = await projects.find_project(db, None)
     except NotFound:
@@ -56,7 +56,7 @@ async def _default_project_id(db: Database) -> uuid.UUID | None:
     return row["id"]  # type: ignore[no-any-return]
 
 
-async def get_settings(db: Database) -> dict[str, Any]:
+async def get_settings(db: Executor) -> dict[str, Any]:
     """Every known setting, with its default where none is stored."""
     rows = await db.fetch_all(_Q["settings_all"], {"keys": list(STORED)})
     values = dict(DEFAULTS)
@@ -66,7 +66,7 @@ async def get_settings(db: Database) -> dict[str, Any]:
     return values
 
 
-async def get_value(db: Database, key: str, default: Any = _MISSING) -> Any:
+async def get_value(db: Executor, key: str, default: Any = _MISSING) -> Any:
     """One setting: the stored value, else `default` (else the built-in default)."""
     found: Any
     if key == "default_project":
@@ -90,7 +90,7 @@ def version_of(values: dict[str, Any]) -> str:
 
 
 async def update_settings(
-    db: Database, changes: SystemSettingsUpdate, *, expected_version: str | None = None
+    db: Executor, changes: SystemSettingsUpdate, *, expected_version: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Apply the keys set in `changes`; return (before, after).
 
@@ -125,7 +125,7 @@ async def update_settings(
 
 
 async def _set_default_project(
-    db: Database, project_id: uuid.UUID | None, current: uuid.UUID | None
+    db: Executor, project_id: uuid.UUID | None, current: uuid.UUID | None
 ) -> None:
     if project_id == current:
         return

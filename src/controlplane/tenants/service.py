@@ -15,8 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from controlplane.db import Conflict as DbConflict
-from controlplane.db import Database, load_queries
+from controlplane.db import ConstraintViolation, Executor, load_queries
 from controlplane.web.errors import Conflict, Invalid, NotFound
 
 _Q = load_queries("controlplane.tenants")
@@ -42,17 +41,17 @@ class NoCapacity(Conflict):
     pass
 
 
-async def _place(tx: Any, *, node_ids: list[uuid.UUID], ram: int) -> dict[str, Any] | None:
+async def _place(tx: Executor, *, node_ids: list[uuid.UUID], ram: int) -> dict[str, Any] | None:
     """Reserve `ram` on the first node of `node_ids` that still has room."""
     for node_id in node_ids:
         row = await tx.fetch_one(_Q["reserve_on_node"], {"node_id": node_id, "ram": ram})
         if row is not None:
-            return row  # type: ignore[no-any-return]
+            return row
     return None
 
 
 async def create_tenant(
-    db: Database,
+    db: Executor,
     *,
     project: dict[str, Any],
     subdomain: str,
@@ -73,7 +72,7 @@ async def create_tenant(
                 owner_user_id=owner_user_id,
                 node_id=node_id,
             )
-        except DbConflict as exc:
+        except ConstraintViolation as exc:
             if exc.constraint == "tenants_subdomain_live":
                 raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
             if exc.constraint == "tenants_project_id_fkey":  # deleted while we placed
@@ -86,7 +85,7 @@ async def create_tenant(
 
 
 async def _create_once(
-    db: Database,
+    db: Executor,
     *,
     project: dict[str, Any],
     subdomain: str,
@@ -137,7 +136,7 @@ async def _create_once(
 
 
 async def next_free_vmid(
-    db: Database | Any, *, start: int, end: int, avoid: list[int] | None = None
+    db: Executor | Any, *, start: int, end: int, avoid: list[int] | None = None
 ) -> int | None:
     """The lowest VMID in [start, end] that no live tenant holds and `avoid` does not list."""
     vmid = await db.fetch_val(
@@ -147,7 +146,7 @@ async def next_free_vmid(
 
 
 async def get_tenant(
-    db: Database, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
+    db: Executor, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
     row = await db.fetch_one(_Q["tenant_get"], {"id": tenant_id, "owner": owner_user_id})
     if row is None:
@@ -156,7 +155,7 @@ async def get_tenant(
 
 
 async def list_tenants(
-    db: Database,
+    db: Executor,
     *,
     status: str | None = None,
     node_id: uuid.UUID | None = None,
@@ -183,7 +182,7 @@ async def list_tenants(
 
 
 async def _transition(
-    db: Database,
+    db: Executor,
     tenant_id: uuid.UUID,
     request: str,
     *,
@@ -222,7 +221,7 @@ async def _transition(
 
 
 async def request_suspend(
-    db: Database,
+    db: Executor,
     tenant_id: uuid.UUID,
     *,
     owner_user_id: uuid.UUID | None = None,
@@ -243,7 +242,7 @@ async def request_suspend(
 
 
 async def request_resume(
-    db: Database,
+    db: Executor,
     tenant_id: uuid.UUID,
     *,
     owner_user_id: uuid.UUID | None = None,
@@ -264,7 +263,7 @@ async def request_resume(
 
 
 async def request_delete(
-    db: Database,
+    db: Executor,
     tenant_id: uuid.UUID,
     *,
     owner_user_id: uuid.UUID | None = None,
@@ -284,7 +283,7 @@ async def request_delete(
     )
 
 
-async def request_retry(db: Database, tenant_id: uuid.UUID) -> dict[str, Any]:
+async def request_retry(db: Executor, tenant_id: uuid.UUID) -> dict[str, Any]:
     """Send a tenant in `error` back to the operation that failed."""
     current = await get_tenant(db, tenant_id)
     if current["status"] != "error":
@@ -306,7 +305,7 @@ async def request_retry(db: Database, tenant_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def update_tenant(
-    db: Database, tenant_id: uuid.UUID, *, name: str | None, ram_mb: int | None, cores: int | None
+    db: Executor, tenant_id: uuid.UUID, *, name: str | None, ram_mb: int | None, cores: int | None
 ) -> dict[str, Any]:
     current = await get_tenant(db, tenant_id)
     if current["status"] in ("deleting", "deleted"):

@@ -13,21 +13,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from controlplane.db import Conflict as DbConflict
-from controlplane.db import Database, load_queries
-from controlplane.db.gateway import Transaction
+from controlplane.db import ConstraintViolation, Executor, load_queries
 from controlplane.web.errors import Conflict, NotFound
 
 _Q = load_queries("controlplane.users")
 
-Executor = Database | Transaction
 
-
-async def create_user(db: Database, *, email: str, password_hash: str) -> dict[str, Any]:
+async def create_user(db: Executor, *, email: str, password_hash: str) -> dict[str, Any]:
     params = {"id": uuid.uuid4(), "email": email, "password_hash": password_hash}
     try:
         row = await db.fetch_one(_Q["user_insert"], params)
-    except DbConflict as exc:
+    except ConstraintViolation as exc:
         if exc.constraint == "users_email_key":
             raise Conflict("an account with this e-mail already exists", field="email") from None
         raise
@@ -35,7 +31,7 @@ async def create_user(db: Database, *, email: str, password_hash: str) -> dict[s
     return row
 
 
-async def get_user(db: Database, user_id: uuid.UUID) -> dict[str, Any]:
+async def get_user(db: Executor, user_id: uuid.UUID) -> dict[str, Any]:
     row = await db.fetch_one(_Q["user_get"], {"id": user_id})
     if row is None:
         raise NotFound(f"user {user_id} not found")
@@ -43,7 +39,7 @@ async def get_user(db: Database, user_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def list_users(
-    db: Database,
+    db: Executor,
     *,
     email: str | None = None,
     status: str | None = None,
@@ -64,7 +60,7 @@ async def list_users(
 
 
 async def set_disabled(
-    db: Database, user_id: uuid.UUID, disabled: bool
+    db: Executor, user_id: uuid.UUID, disabled: bool
 ) -> tuple[dict[str, Any], bool]:
     """Disable or enable; returns the row and whether this call changed it (idempotent)."""
     query = _Q["user_disable"] if disabled else _Q["user_enable"]
@@ -77,15 +73,15 @@ async def set_disabled(
 # --- rows for authentication (these include the hash and the token version) -----------
 
 
-async def user_for_login(db: Database, email: str) -> dict[str, Any] | None:
+async def user_for_login(db: Executor, email: str) -> dict[str, Any] | None:
     return await db.fetch_one(_Q["user_for_login"], {"email": email})
 
 
-async def user_for_token(db: Database, user_id: uuid.UUID) -> dict[str, Any] | None:
+async def user_for_token(db: Executor, user_id: uuid.UUID) -> dict[str, Any] | None:
     return await db.fetch_one(_Q["user_for_token"], {"id": user_id})
 
 
-async def user_for_password_change(db: Database, user_id: uuid.UUID) -> dict[str, Any] | None:
+async def user_for_password_change(db: Executor, user_id: uuid.UUID) -> dict[str, Any] | None:
     return await db.fetch_one(_Q["user_for_password_change"], {"id": user_id})
 
 
@@ -93,7 +89,7 @@ async def record_login(ex: Executor, user_id: uuid.UUID) -> None:
     await ex.execute(_Q["user_logged_in"], {"id": user_id})
 
 
-async def replace_hash(db: Database, user_id: uuid.UUID, *, old: str, new: str) -> None:
+async def replace_hash(db: Executor, user_id: uuid.UUID, *, old: str, new: str) -> None:
     await db.execute(_Q["user_rehash"], {"id": user_id, "old_hash": old, "new_hash": new})
 
 

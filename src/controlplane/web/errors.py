@@ -190,7 +190,7 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
             code="database_unavailable",
             headers={"Retry-After": "5"},
         )
-    assert isinstance(exc, db.Conflict)
+    assert isinstance(exc, db.ConstraintViolation)
     log.warning("unexpected conflict", extra={"path": request.url.path, "error": str(exc)})
     which = f" ({exc.constraint})" if exc.constraint else ""
     return error_json(409, f"the change conflicts with existing data{which}")
@@ -198,7 +198,7 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(db.Unavailable, database_error)
-    app.add_exception_handler(db.Conflict, database_error)
+    app.add_exception_handler(db.ConstraintViolation, database_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -27,9 +27,7 @@ import segno
 
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
-from controlplane.db import Conflict as DbConflict
-from controlplane.db import Database, load_queries
-from controlplane.db.gateway import Transaction
+from controlplane.db import ConstraintViolation, Executor, load_queries
 from controlplane.web.errors import Conflict, Invalid, NotFound
 from controlplane.wireguard.keys import generate_keypair
 from controlplane.wireguard.schemas import PeerCreate, PeerUpdate
@@ -122,7 +120,7 @@ def _alloc_params(cfg: WgConfig) -> dict[str, Any]:
     }
 
 
-async def _check_overlap(tx: Transaction, peer_id: uuid.UUID, networks: list[str]) -> None:
+async def _check_overlap(tx: Executor, peer_id: uuid.UUID, networks: list[str]) -> None:
     clash = await tx.fetch_one(_Q["peer_overlap"], {"id": peer_id, "networks": networks})
     if clash is not None:
         raise Conflict(
@@ -132,7 +130,7 @@ async def _check_overlap(tx: Transaction, peer_id: uuid.UUID, networks: list[str
         )
 
 
-def _conflict(exc: DbConflict) -> Exception:
+def _conflict(exc: ConstraintViolation) -> Exception:
     if exc.constraint == "wireguard_peers_public_key_key":
         return Conflict("a peer with this public key already exists", field="public_key")
     if exc.constraint == "wireguard_peers_address_key":
@@ -142,7 +140,7 @@ def _conflict(exc: DbConflict) -> Exception:
     return Conflict(f"conflicts with an existing peer: {exc}")
 
 
-async def get_peer(db: Database, settings: Settings, peer_id: uuid.UUID) -> dict[str, Any]:
+async def get_peer(db: Executor, settings: Settings, peer_id: uuid.UUID) -> dict[str, Any]:
     config_of(settings)
     row = await db.fetch_one(_Q["peer_get"], {"id": peer_id})
     if row is None:
@@ -151,7 +149,7 @@ async def get_peer(db: Database, settings: Settings, peer_id: uuid.UUID) -> dict
 
 
 async def list_peers(
-    db: Database,
+    db: Executor,
     settings: Settings,
     *,
     limit: int = 50,
@@ -177,7 +175,7 @@ async def list_peers(
 
 
 async def create_peer(
-    db: Database, sealer: Sealer, settings: Settings, data: PeerCreate
+    db: Executor, sealer: Sealer, settings: Settings, data: PeerCreate
 ) -> dict[str, Any]:
     """Create a peer with the next free address; generate its key pair unless one is given."""
     cfg = config_of(settings)
@@ -219,13 +217,13 @@ async def create_peer(
                     "user_id": data.user_id,
                 },
             )
-    except DbConflict as exc:
+    except ConstraintViolation as exc:
         raise _conflict(exc) from None
     return await get_peer(db, settings, peer_id)
 
 
 async def update_peer(
-    db: Database, settings: Settings, peer_id: uuid.UUID, data: PeerUpdate
+    db: Executor, settings: Settings, peer_id: uuid.UUID, data: PeerUpdate
 ) -> dict[str, Any]:
     """Change the name, the allowed IPs (networks behind the peer) or the notes."""
     cfg = config_of(settings)
@@ -253,7 +251,7 @@ async def update_peer(
 
 
 async def set_enabled(
-    db: Database, settings: Settings, peer_id: uuid.UUID, enabled: bool
+    db: Executor, settings: Settings, peer_id: uuid.UUID, enabled: bool
 ) -> dict[str, Any]:
     """Enable or disable a peer (a no-op when it already is); returns the peer."""
     config_of(settings)
@@ -261,7 +259,7 @@ async def set_enabled(
     return await get_peer(db, settings, peer_id)
 
 
-async def delete_peer(db: Database, settings: Settings, peer_id: uuid.UUID) -> dict[str, Any]:
+async def delete_peer(db: Executor, settings: Settings, peer_id: uuid.UUID) -> dict[str, Any]:
     """Delete a peer; returns what it was (id, name, public_key, address)."""
     config_of(settings)
     row = await db.fetch_one(_Q["peer_delete"], {"id": peer_id})
@@ -271,7 +269,7 @@ async def delete_peer(db: Database, settings: Settings, peer_id: uuid.UUID) -> d
 
 
 async def render_config(
-    db: Database, sealer: Sealer, settings: Settings, peer_id: uuid.UUID
+    db: Executor, sealer: Sealer, settings: Settings, peer_id: uuid.UUID
 ) -> str:
     """The peer's wg-quick file. `NoPrivateKey` (409) when the peer brought its own key."""
     cfg = config_of(settings)
@@ -307,7 +305,7 @@ async def render_config(
 
 
 async def render_qr(
-    db: Database,
+    db: Executor,
     sealer: Sealer,
     settings: Settings,
     peer_id: uuid.UUID,
