@@ -20,6 +20,18 @@ class Node:
 
 
 @dataclass
+class Unit:
+    """A systemd unit inside a simulated container (``systemctl``/``journalctl`` answer it)."""
+
+    name: str
+    description: str
+    active: bool = False
+    main_pid: int = 0
+    active_since: float | None = None
+    n_restarts: int = 0
+
+
+@dataclass
 class Container:
     vmid: int
     node: str
@@ -42,6 +54,9 @@ class Container:
     created_at: float = field(default_factory=time.time)
     runs: list[list[float | None]] = field(default_factory=list)
     load: dict[str, float] = field(default_factory=dict)
+    # inside the container: systemd units and the journal, (time, identifier, message)
+    units: dict[str, Unit] = field(default_factory=dict)
+    journal: list[tuple[float, str, str]] = field(default_factory=list)
 
     @property
     def lock(self) -> str | None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from . import guestshell
 from .auth import Token
 from .errors import config_missing
 from .faults import Faults
@@ -77,6 +78,7 @@ class Simulator:
         shared_storage: bool = False,
         ssl_fingerprint: str | None = None,
         extra_storages: Sequence[Storage] = (),
+        guest_units: Sequence[str] = ("app.service",),
     ) -> None:
         """A cluster of ``nodes``, each with one stopped template (9000, 9001, ... by default).
 
@@ -87,6 +89,7 @@ class Simulator:
         (PVE: 10 s); 0 makes them live.
         ``shared_storage``: allow ``clone --target`` to another node.
         ``extra_storages``: storages besides ``local`` and ``storage`` (a shared backup store).
+        ``guest_units``: systemd units every container has (they start with it).
         """
         if not nodes:
             raise ValueError("a cluster needs at least one node")
@@ -139,6 +142,7 @@ class Simulator:
         self.backups: dict[tuple[str, str], BackupVolume] = {}
         self.job_locks: dict[str, asyncio.Lock] = {}  # vzdump's global lock, per node
         self.offline_nodes: set[str] = set()
+        self.guest_units = tuple(guest_units)
 
     def _template(self, node: str, vmid: int) -> Container:
         return Container(
@@ -347,6 +351,7 @@ class Simulator:
         ct.status = "running"
         ct.started_at = time.time()
         ct.runs.append([ct.started_at, None])
+        guestshell.boot(ct, self.guest_units, self.rng)
         ct.pid = self.rng.randrange(10000, 4000000)
         ct.ip = self.ip_for(ct.vmid)
         if self.loopback_ips:
@@ -355,6 +360,7 @@ class Simulator:
     async def container_stopped(self, ct: Container) -> None:
         if ct.runs and ct.runs[-1][1] is None:
             ct.runs[-1][1] = time.time()
+        guestshell.halt(ct)
         ct.status = "stopped"
         ct.started_at = None
         ct.pid = None
@@ -379,6 +385,13 @@ class Simulator:
         ``mem`` (share of its memory), ``netin``/``netout``/``diskread``/``diskwrite``
         (bytes/s)."""
         self.containers[vmid].load.update(load)
+
+    def add_unit(self, vmid: int, name: str, description: str | None = None) -> None:
+        """Give one container a systemd unit (started at once if the container runs)."""
+        ct = self.containers[vmid]
+        unit = guestshell.add_unit(ct, name, description)
+        if ct.running and not unit.active:
+            guestshell.start_unit(ct, unit, self.rng)
 
     def backdate(self, vmid: int, seconds: float) -> None:
         """Pretend the container was created, and has run (if it runs), ``seconds`` longer:
