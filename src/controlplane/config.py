@@ -42,7 +42,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+from controlplane.validation import full_match
+
+HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 # Values that ship in examples and must never reach production.
 PLACEHOLDERS = {"changeme", "change-me", "secret", "example", "test", "token", "password"}
 
@@ -86,8 +88,8 @@ def _http_url(value: str, *, base: bool, query: bool, message: str) -> str:
     except ValidationError:
         raise ValueError(message) from None
     if (
-        not re.match(r"^https?://", text, re.IGNORECASE)
-        or re.search(r"\s", text)
+        not text.lower().startswith(("http://", "https://"))
+        or any(c.isspace() for c in text)
         or url.username is not None
         or url.password is not None
         or (base and url.path not in (None, "/"))
@@ -144,7 +146,7 @@ def _check_hex64(value: SecretStr | None, info: ValidationInfo) -> SecretStr | N
         return None
     name = (info.field_name or "key").upper()
     raw = value.get_secret_value()
-    if not HEX64.match(raw):
+    if not full_match(HEX64, raw):
         raise ValueError(f"{name} must be exactly 64 hex characters (32 bytes), got {len(raw)}")
     if len(set(raw.lower())) < 4:
         raise ValueError(f"{name} looks like a placeholder (too few distinct characters)")
@@ -175,7 +177,7 @@ def _check_network(value: str) -> str:
 
 
 def _check_dns_entry(value: str) -> str:
-    if not re.match(r"^[A-Za-z0-9.:-]{1,253}$", value):
+    if not full_match(r"[A-Za-z0-9.:-]{1,253}", value):
         raise ValueError(f"{value!r} is not a DNS server address or search domain")
     return value
 
@@ -355,8 +357,8 @@ def _check_wg_key(value: str | None) -> str | None:
 
 
 def _check_wg_endpoint(value: str | None) -> str | None:
-    if value is not None and not re.match(
-        r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(?:[1-9]\d{0,4})$", value
+    if value is not None and not full_match(
+        r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(?:[1-9]\d{0,4})", value
     ):
         raise ValueError("must be host:port, e.g. vpn.example.com:51820 or [2001:db8::1]:51820")
     return value

@@ -1,15 +1,29 @@
-"""Field types shared by the API's request bodies, each with a clear 422 message."""
+"""Field types shared by the API's request bodies, each with a clear 422 message.
+
+Shapes checked in Python go through `full_match`: `re.match` with a `$` also accepts a
+value that ends in a newline (`"admin\n"`), `re.fullmatch` never does. (`pattern=` in a
+pydantic `Field` is matched by pydantic-core's Rust engine, where `$` is the end of the
+text, so those are safe as written.)
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _FINGERPRINT = re.compile(r"^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
+_HTTP_BASE_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?")
+
+
+def full_match(pattern: re.Pattern[str] | str, value: str) -> bool:
+    """Whether `pattern` matches all of `value`, a trailing newline included."""
+    return re.fullmatch(pattern, value) is not None
+
 
 # Subdomains a tenant can never take: they belong to the operator.
 RESERVED_SUBDOMAINS = frozenset(
@@ -50,7 +64,7 @@ RESERVED_SUBDOMAINS = frozenset(
 
 
 def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not full_match(_DNS_LABEL, value):
         raise ValueError(
             "must be a DNS label: 1-63 lower-case letters, digits or hyphens, "
             "not starting or ending with a hyphen"
@@ -70,7 +84,7 @@ def _subdomain(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?/?$", value):
+    if not full_match(_HTTP_BASE_URL, value):
         raise ValueError("must be an http(s) base URL such as https://pve1.example:8006")
     return value.rstrip("/")
 
@@ -100,12 +114,12 @@ TokenId = Annotated[
 Fingerprint = Annotated[str, Field(pattern=_FINGERPRINT.pattern, description="SHA-256, AA:BB:..")]
 
 
-_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$")
+_NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
 
 
 def _not_a_timestamp(value: object) -> object:
     # Lax validation (query strings) would read "1700000000" or "-2e-309" as Unix time.
-    if isinstance(value, str | int | float) and _NUMBER.match(str(value)):
+    if isinstance(value, str | int | float) and full_match(_NUMBER, str(value)):
         raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
     return value
 
@@ -123,3 +137,15 @@ def _storable(value: str) -> str:
 
 # Free text that is stored: anything printable or not, but no NUL.
 Storable = AfterValidator(_storable)
+
+
+def _single_line(value: object) -> object:
+    # Checked before any stripping: a name, host or address is one line, and a control
+    # character (a newline above all) in one is a mistake or an injection attempt.
+    if isinstance(value, str) and any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("must be one line without control characters (such as a line break)")
+    return value
+
+
+# One line of text (NUL and every other control character refused): names, hosts.
+SingleLine = BeforeValidator(_single_line)

@@ -4,6 +4,7 @@ the database to prove that a refused request changed nothing."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,43 @@ COMPARED = {"password", "current_password", "new_password", "registration_token"
             "refresh_token", "token", "setup_token", "ticket"}  # fmt: skip
 
 
+# Text that may span lines: a trailing newline is part of the value there.
+MULTILINE = {"notes", "ssh_private_key", "ssh_host_key"}
+# Valid values of string fields the base bodies leave out, so that a trailing newline is
+# what is wrong with them (a regex with `$` also matches before a final newline).
+SAMPLES = {
+    "api_url": "https://pve9.example:8006",
+    "pve_node": "pve2",
+    "token_id": "root@pam!other",
+    "token_secret": "an-api-token-secret",
+    "tls_fingerprint": ":".join(["AB"] * 32),
+    "ssh_host": "10.0.0.9",
+    "ssh_user": "root",
+    "slug": "web-two",
+    "health_path": "/health",
+    "project": "web",
+    "project_id": "6f1c2e1a-0b1c-4c3d-9e8f-0a1b2c3d4e5f",
+    "node_id": "6f1c2e1a-0b1c-4c3d-9e8f-0a1b2c3d4e5f",
+    "owner_user_id": "6f1c2e1a-0b1c-4c3d-9e8f-0a1b2c3d4e5f",
+    "tenant_id": "6f1c2e1a-0b1c-4c3d-9e8f-0a1b2c3d4e5f",
+    "user_id": "6f1c2e1a-0b1c-4c3d-9e8f-0a1b2c3d4e5f",
+    "public_key": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+    "notes": "desk",
+}
+_NUMERIC = re.compile(r"[-+]?\d+(?:\.\d*)?")
+
+
+def trailing_newline(field: str, base: dict[str, Any]) -> str | None:
+    """The field's valid value (from the base body, else a sample) with a newline after it,
+    or None for a field where that is no fault (free multi-line text, compared secrets)."""
+    if field in MULTILINE or field in COMPARED:
+        return None
+    value = base.get(field, SAMPLES.get(field))
+    if not isinstance(value, str) or _NUMERIC.fullmatch(value):
+        return None  # numbers are numbers however they are spaced
+    return value + "\n"
+
+
 def json_variants(base: dict[str, Any], properties: dict[str, Any]) -> Iterator[Variant]:
     """Bodies a JSON route must refuse: broken documents, wrong content types, and the valid
     base body with one field spoiled at a time."""
@@ -106,6 +144,8 @@ def json_variants(base: dict[str, Any], properties: dict[str, Any]) -> Iterator[
             if field in COMPARED and label in POISON:
                 continue
             yield Variant(f"{field}={label}", json={**base, field: value})
+        if "string" in types and (spoiled := trailing_newline(field, base)) is not None:
+            yield Variant(f"{field}=trailing newline", json={**base, field: spoiled})
 
 
 def _types(schema: dict[str, Any]) -> set[str]:
@@ -173,6 +213,11 @@ def form_variants(
                 continue
             body = (others + "&" if others else "").encode() + field.encode() + b"=" + value
             yield Variant(f"{field}={label}", content=body, headers={"Content-Type": form})
+        spoiled = None if field.startswith("is_") else trailing_newline(field, base)
+        if spoiled is not None:  # free text too: names are one line
+            body = (others + "&" if others else "").encode() + field.encode() + b"="
+            body += spoiled.replace("\n", "%0A").encode()
+            yield Variant(f"{field}=trailing newline", content=body, headers={"Content-Type": form})
     if partial:
         return
     yield Variant("json body", json=base)

@@ -24,12 +24,16 @@ class FormErrors(Exception):
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The submitted fields as stripped strings (the CSRF field left out)."""
+    """The submitted fields without surrounding spaces (the CSRF field left out).
+
+    Line breaks are kept unless the value is blank: a one-line field with a line break is
+    refused as the API refuses it, instead of being quietly repaired.
+    """
     form = await request.form()
     values: dict[str, str] = {}
     for key, value in form.multi_items():
         if key != CSRF_FIELD and isinstance(value, str):
-            values[key] = value.strip()
+            values[key] = value.strip(" \t") if value.strip() else ""
     return values
 
 

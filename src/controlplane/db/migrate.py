@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # An arbitrary constant that identifies "controlplane migrations" among advisory locks.
 ADVISORY_LOCK_ID = 0x6370_6D69_6772  # "cpmigr"
-_FILENAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_FILENAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
 
 class MigrationError(Exception):
@@ -42,7 +42,7 @@ def available_migrations() -> list[Migration]:
     folder = resources.files("controlplane.db.migrations")
     found = []
     for entry in folder.iterdir():
-        match = _FILENAME.match(entry.name)
+        match = _FILENAME.fullmatch(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), entry.name, entry.read_text()))
     found.sort(key=lambda m: m.version)

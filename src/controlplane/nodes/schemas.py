@@ -13,6 +13,7 @@ from controlplane.validation import (
     Fingerprint,
     HttpUrl,
     PveNodeName,
+    SingleLine,
     Storable,
     TokenId,
     normalise_fingerprint,
@@ -49,7 +50,7 @@ class NodeCreate(_Strict):
     )
     vmid_range_start: VmId = 10000
     vmid_range_end: VmId = 19999
-    ssh_host: Annotated[str, Field(min_length=1, max_length=253), Storable] | None = None
+    ssh_host: Annotated[str, Field(min_length=1, max_length=253), SingleLine] | None = None
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     ssh_user: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] = (
         "root"
@@ -77,7 +78,7 @@ class NodeUpdate(_Strict):
     total_ram_mb: Annotated[int, Field(ge=64, le=2**31 - 1)] | None = None
     vmid_range_start: VmId | None = None
     vmid_range_end: VmId | None = None
-    ssh_host: Annotated[str, Field(min_length=1, max_length=253), Storable] | None = None
+    ssh_host: Annotated[str, Field(min_length=1, max_length=253), SingleLine] | None = None
     ssh_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     ssh_user: (
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] | None

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlplane.validation import DnsName, Storable
+from controlplane.validation import DnsName, SingleLine, Storable
 
 Command = Annotated[str, Field(min_length=1, max_length=4096), Storable]
 HealthPath = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^/[\x21-\x7e]*$")]
@@ -19,7 +19,7 @@ class _Strict(BaseModel):
 
 
 class ProjectCreate(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=100), Storable]
+    name: Annotated[str, Field(min_length=1, max_length=100), SingleLine]
     slug: DnsName
     template_vmid: Annotated[int, Field(ge=100, le=999_999_999)]
     ram_mb: Annotated[int, Field(ge=16, le=1_048_576)] = 512
@@ -32,7 +32,7 @@ class ProjectCreate(_Strict):
 
 
 class ProjectUpdate(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=100), Storable] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=100), SingleLine] | None = None
     slug: DnsName | None = None
     template_vmid: Annotated[int, Field(ge=100, le=999_999_999)] | None = None
     ram_mb: Annotated[int, Field(ge=16, le=1_048_576)] | None = None

@@ -16,7 +16,7 @@ _UPID_RE = re.compile(
     r"(?P<pid>[0-9A-Fa-f]{8}):(?P<pstart>[0-9A-Fa-f]{8,9}):(?P<starttime>[0-9A-Fa-f]{8}):"
     r"(?P<type>[^:\s/]+):(?P<id>[^:\s/]*):(?P<user>[^:\s/]+):$"
 )
-_WARNINGS_RE = re.compile(r"^WARNINGS: \d+$")
+_WARNINGS_RE = re.compile(r"WARNINGS: \d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class Upid:
 
 def parse_upid(value: str) -> Upid:
     """Parse a UPID string; raise ``ValueError`` when it is not one."""
-    if not isinstance(value, str) or not (m := _UPID_RE.match(value)):
+    if not isinstance(value, str) or not (m := _UPID_RE.fullmatch(value)):
         raise ValueError(f"not a Proxmox UPID: {value!r}")
     return Upid(
         raw=value,
@@ -59,4 +59,4 @@ def parse_upid(value: str) -> Upid:
 
 def task_succeeded(exitstatus: str | None) -> bool:
     """Proxmox's own rule (``upid_status_is_error``): only ``OK`` and ``WARNINGS: n`` succeed."""
-    return exitstatus == "OK" or bool(exitstatus and _WARNINGS_RE.match(exitstatus))
+    return exitstatus == "OK" or bool(exitstatus and _WARNINGS_RE.fullmatch(exitstatus))

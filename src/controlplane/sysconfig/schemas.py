@@ -8,15 +8,15 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from controlplane.validation import DnsName, Storable
+from controlplane.validation import DnsName, SingleLine, full_match
 
-_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def _domain(value: str) -> str:
     value = value.strip().lower().rstrip(".")
     labels = value.split(".")
-    if not value or len(value) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+    if not value or len(value) > 253 or not all(full_match(_HOST_LABEL, label) for label in labels):
         raise ValueError(
             "must be a domain name such as apps.example.com: dot-separated labels of "
             "letters, digits and hyphens"
@@ -26,7 +26,7 @@ def _domain(value: str) -> str:
     return value
 
 
-Domain = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_domain)]
+Domain = Annotated[str, Field(min_length=1, max_length=253), SingleLine, AfterValidator(_domain)]
 Overcommit = Annotated[float, Field(ge=0.5, le=10.0, allow_inf_nan=False)]
 PriceId = Annotated[str, Field(max_length=100, pattern=r"^price_[A-Za-z0-9_]+$")]
 
@@ -39,7 +39,7 @@ class BillingTier(_Strict):
     """One plan a user can subscribe to, and what it allows."""
 
     name: DnsName = Field(description="Short identifier, e.g. `basic`")
-    label: Annotated[str, Field(min_length=1, max_length=60), Storable]
+    label: Annotated[str, Field(min_length=1, max_length=60), SingleLine]
     max_tenants: Annotated[int, Field(ge=0, le=100_000)]
     max_ram_mb: Annotated[int, Field(ge=16, le=16_777_216)] = Field(
         description="RAM all of a user's tenants may use together"

@@ -8,12 +8,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controlplane.validation import Storable, Subdomain
+from controlplane.validation import SingleLine, Subdomain
 
 TenantStatus = Literal[
     "provisioning", "active", "suspending", "suspended", "resuming", "error", "deleting", "deleted"
 ]
-Name = Annotated[str, Field(min_length=1, max_length=100), Storable]
+Name = Annotated[str, Field(min_length=1, max_length=100), SingleLine]
 
 
 class _Strict(BaseModel):

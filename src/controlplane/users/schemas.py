@@ -11,10 +11,10 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from controlplane.tenants.schemas import TenantStatus
-from controlplane.validation import DnsName, Storable, Subdomain
+from controlplane.validation import DnsName, SingleLine, Subdomain, full_match
 
-_LOCAL = re.compile(r"^[^\s@\"(),:;<>\[\]\\]+$")
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\]+")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def normalise_email(value: str) -> str:
@@ -23,7 +23,7 @@ def normalise_email(value: str) -> str:
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
         raise ValueError("must be an e-mail address such as name@example.com")
-    if len(local) > 64 or not _LOCAL.match(local):
+    if len(local) > 64 or not full_match(_LOCAL, local):
         raise ValueError("has an invalid part before the @")
     if local.startswith(".") or local.endswith(".") or ".." in local:
         raise ValueError("has misplaced dots before the @")
@@ -32,7 +32,7 @@ def normalise_email(value: str) -> str:
     except UnicodeError:
         raise ValueError("has an invalid domain") from None
     labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(full_match(_LABEL, label) for label in labels):
         raise ValueError("has an invalid domain")
     if labels[-1].isdigit():
         raise ValueError("has an invalid domain")
@@ -45,6 +45,7 @@ def normalise_email(value: str) -> str:
 Email = Annotated[
     str,
     Field(min_length=3, max_length=320, examples=["ada@example.com"]),
+    SingleLine,
     AfterValidator(normalise_email),
 ]
 UserStatus = Literal["active", "disabled"]
@@ -68,7 +69,7 @@ class UserTenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     subdomain: Subdomain
-    name: Annotated[str, Field(min_length=1, max_length=100), Storable] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=100), SingleLine] | None = None
     project: DnsName | None = Field(None, description="Project slug; the default project if absent")
 
 

@@ -23,14 +23,14 @@ from controlplane.admin.sessions import (
 )
 from controlplane.admin.web import is_htmx, redirect_after_change, render, safe_next
 from controlplane.deps import Actor, AuditDep, StateDep
-from controlplane.validation import Storable
+from controlplane.validation import SingleLine
 from controlplane.web.errors import ApiError
 
 router = APIRouter()
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-AdminName = Annotated[Text, Field(max_length=60, pattern=r"^[\w .@'-]+$")]
-PasskeyName = Annotated[Text, Field(max_length=100), Storable]
+AdminName = Annotated[Text, Field(max_length=60, pattern=r"^[\w .@'-]+$"), SingleLine]
+PasskeyName = Annotated[Text, Field(max_length=100), SingleLine]
 Ticket = Annotated[str, Field(min_length=10, max_length=100)]
 
 
