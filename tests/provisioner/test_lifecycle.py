@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from tests.provisioner.conftest import Plane
 
@@ -130,6 +131,7 @@ async def test_orphans_are_listed_and_removable(plane: Plane) -> None:
     r = await plane.admin.get("/api/v1/orphans")
     assert r.status_code == 200, r.text
     assert [o["vmid"] for o in r.json()["items"]] == [vmid_b]
+    assert r.json()["unreachable_nodes"] == []
     node_id = r.json()["items"][0]["node_id"]
     vmid_a = (await plane.tenant(a["id"]))["vmid"]
     assert (await plane.admin.delete(f"/api/v1/orphans/{node_id}/{vmid_a}")).status_code == 409
@@ -140,6 +142,47 @@ async def test_orphans_are_listed_and_removable(plane: Plane) -> None:
     assert vmid_b not in plane.sim_containers() and vmid_a in plane.sim_containers()
     assert (await plane.admin.get("/api/v1/orphans")).json()["total"] == 0
     assert (await plane.admin.delete(f"/api/v1/orphans/{node_id}/{vmid_b}")).status_code == 404
+
+
+async def test_orphan_listing_reports_the_nodes_it_could_not_read(plane: Plane) -> None:
+    lost = await plane.create("lost")
+    await plane.worker.run_until_idle()
+    tenant = await plane.tenant(lost["id"])
+    await plane.db.execute(
+        "UPDATE tenants SET status = 'deleted' WHERE id = %(id)s", {"id": lost["id"]}
+    )
+    other = next(n for n in plane.nodes if n["id"] != tenant["node_id"])
+    with socket.socket() as s:  # a port nobody listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    await plane.db.execute(
+        "UPDATE nodes SET api_url = %(url)s, updated_at = now() WHERE id = %(id)s",
+        {"url": f"https://127.0.0.1:{closed}", "id": other["id"]},
+    )
+    r = await plane.admin.get("/api/v1/orphans")
+    assert r.status_code == 200, r.text
+    assert [o["vmid"] for o in r.json()["items"]] == [tenant["vmid"]]
+    schema = (await plane.admin.get("/openapi.json")).json()["components"]["schemas"]
+    assert "unreachable_nodes" in schema["OrphanList"]["required"]
+    assert set(schema["UnreachableNode"]["required"]) == {"node_id", "node", "reason"}
+    (unread,) = r.json()["unreachable_nodes"]
+    assert (unread["node_id"], unread["node"]) == (other["id"], other["name"])
+    assert unread["reason"].startswith("ProxmoxUnavailableError: "), unread
+
+    # A node the poller has marked offline is not asked, and is reported with its last error.
+    await plane.db.execute(
+        "UPDATE nodes SET status = 'offline', last_error = 'no route to host' WHERE id = %(id)s",
+        {"id": other["id"]},
+    )
+    r = await plane.admin.get("/api/v1/orphans")
+    assert r.json()["total"] == 1
+    assert r.json()["unreachable_nodes"] == [
+        {
+            "node_id": other["id"],
+            "node": other["name"],
+            "reason": "node is offline (no route to host)",
+        }
+    ]
 
 
 async def test_bootstrap_commands_run_in_the_container(plane: Plane) -> None:

@@ -8,31 +8,52 @@ plane never deletes a container it cannot tie to a tenant on its own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.db import Database
 from controlplane.nodes.registry import ProxmoxRegistry
-from controlplane.provisioner.context import StepContext
+from controlplane.provisioner.context import Q, StepContext
 from controlplane.provisioner.steps import TAG, find_container, stop_container
 from controlplane.web.errors import Conflict, NotFound
 
-_MARKER = re.compile(r"controlplane tenant ([0-9a-f-]{36})")
+log = logging.getLogger(__name__)
 
-LIVE = "SELECT vmid, id FROM tenants WHERE status <> 'deleted' AND vmid IS NOT NULL"
-NODES = "SELECT * FROM nodes WHERE status = 'online' ORDER BY name"
+
+@dataclass
+class OrphanScan:
+    """The orphans found, and the nodes that could not be read (their orphans are unknown)."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    unreachable_nodes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _tags(entry: dict[str, Any]) -> set[str]:
     return {t for t in re.split(r"[;, ]+", str(entry.get("tags") or "")) if t}
 
 
-async def find_orphans(db: Database, registry: ProxmoxRegistry) -> list[dict[str, Any]]:
-    live = {row["vmid"]: str(row["id"]) for row in await db.fetch_all(LIVE)}
-    nodes = await db.fetch_all(NODES)
+def _unreachable(node: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {"node_id": node["id"], "node": node["name"], "reason": reason[:500]}
 
-    async def scan(node: dict[str, Any]) -> list[dict[str, Any]]:
+
+async def find_orphans(db: Database, registry: ProxmoxRegistry) -> OrphanScan:
+    live = {row["vmid"]: str(row["id"]) for row in await db.fetch_all(Q["orphan_live_vmids"])}
+    nodes = await db.fetch_all(Q["orphan_nodes"])
+    scan = OrphanScan()
+    # A node the poller does not see online is not asked (it would only time out), but it
+    # is reported: an empty list must never hide a node whose containers nobody read.
+    online = []
+    for node in nodes:
+        if node["status"] == "online":
+            online.append(node)
+        else:
+            last = f" ({node['last_error']})" if node["last_error"] else ""
+            scan.unreachable_nodes.append(_unreachable(node, f"node is {node['status']}{last}"))
+
+    async def read(node: dict[str, Any]) -> list[dict[str, Any]]:
         containers = await registry.client(node).list_containers(node["pve_node"])
         found = []
         for ct in containers:
@@ -52,21 +73,24 @@ async def find_orphans(db: Database, registry: ProxmoxRegistry) -> list[dict[str
                 )
         return found
 
-    results = await asyncio.gather(*(scan(n) for n in nodes), return_exceptions=True)
-    orphans: list[dict[str, Any]] = []
-    for result in results:
+    results = await asyncio.gather(*(read(n) for n in online), return_exceptions=True)
+    for node, result in zip(online, results, strict=True):
         if isinstance(result, list):
-            orphans.extend(result)
-    return orphans
+            scan.items.extend(result)
+        elif isinstance(result, Exception):
+            log.warning("orphan scan: node %s unreadable: %s", node["name"], result)
+            scan.unreachable_nodes.append(_unreachable(node, f"{type(result).__name__}: {result}"))
+        else:
+            raise result  # cancellation and the like are not a node's fault
+    scan.unreachable_nodes.sort(key=lambda n: n["node"])
+    return scan
 
 
 async def remove_orphan(ctx: StepContext, node_id: uuid.UUID, vmid: int) -> None:
-    node = await ctx.db.fetch_one("SELECT * FROM nodes WHERE id = %(id)s", {"id": node_id})
+    node = await ctx.db.fetch_one(Q["node_of"], {"id": node_id})
     if node is None:
         raise NotFound(f"node {node_id} not found")
-    live = await ctx.db.fetch_val(
-        "SELECT id FROM tenants WHERE vmid = %(v)s AND status <> 'deleted'", {"v": vmid}
-    )
+    live = await ctx.db.fetch_val(Q["orphan_owner"], {"vmid": vmid})
     if live is not None:
         raise Conflict(f"VMID {vmid} belongs to live tenant {live}; delete the tenant instead")
     client = ctx.client(node)

@@ -110,8 +110,15 @@ SET status = 'error', failed_status = status, error_step = %(step)s, last_error 
 WHERE id = %(id)s AND status = %(from)s AND lease_owner = %(owner)s
 RETURNING id
 
--- name: live_vmids
-SELECT vmid FROM tenants WHERE status <> 'deleted' AND vmid IS NOT NULL
+-- name: orphan_live_vmids
+-- The containers that belong to a tenant: everything else with our tag is an orphan.
+SELECT vmid, id FROM tenants WHERE status <> 'deleted' AND vmid IS NOT NULL
+
+-- name: orphan_nodes
+SELECT * FROM nodes ORDER BY name
+
+-- name: orphan_owner
+SELECT id FROM tenants WHERE vmid = %(vmid)s AND status <> 'deleted'
 
 -- name: node_of
 SELECT * FROM nodes WHERE id = %(id)s

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from controlplane.deps import AdminDep, AuditDep, StateDep
 from controlplane.provisioner.context import StepContext
@@ -25,15 +25,28 @@ class Orphan(BaseModel):
     tags: str | None
 
 
+class UnreachableNode(BaseModel):
+    node_id: UUID
+    node: str
+    reason: str = Field(description="Why the node's containers could not be listed")
+
+
 class OrphanList(BaseModel):
     items: list[Orphan]
     total: int
+    unreachable_nodes: list[UnreachableNode] = Field(
+        description="Nodes that could not be read: orphans on them are not in `items`"
+    )
 
 
 @router.get("", response_model=OrphanList, responses=error_responses(401, 403))
 async def list_orphans(state: StateDep, _: AdminDep) -> dict[str, Any]:
-    items = await find_orphans(state.db, state.extras["proxmox_registry"])
-    return {"items": items, "total": len(items)}
+    scan = await find_orphans(state.db, state.extras["proxmox_registry"])
+    return {
+        "items": scan.items,
+        "total": len(scan.items),
+        "unreachable_nodes": scan.unreachable_nodes,
+    }
 
 
 @router.delete(
