@@ -145,7 +145,7 @@ async def _apply(tx: Executor, settings: Settings, event: dict[str, Any], out: O
         await _link_checkout(tx, obj, out)
         return
     if kind.startswith("customer.subscription."):
-        sub_id, query = _id(obj.get("id")), "subscription_apply"
+        sub_id, query = _id(obj.get("id")), _Q["subscription_apply"]
         params = {
             "status": obj.get("status"),
             "price": _price_of_subscription(obj),
@@ -155,7 +155,7 @@ async def _apply(tx: Executor, settings: Settings, event: dict[str, Any], out: O
             out.outcome = "ignored: no subscription status"
             return
     elif kind in PAID:
-        sub_id, query = _invoice_subscription(obj), "subscription_paid"
+        sub_id, query = _invoice_subscription(obj), _Q["subscription_paid"]
         params = {"price": _invoice_price(obj)}
         if sub_id is None:
             out.outcome = "ignored: not a subscription invoice"
@@ -175,7 +175,7 @@ async def _apply(tx: Executor, settings: Settings, event: dict[str, Any], out: O
         return
     out.user_id = account["user_id"]
     applied = await tx.fetch_one(
-        _Q[query],
+        query,
         {"id": sub_id, "user_id": out.user_id, "customer": customer, "at": at, **params},
     )
     out.outcome = "applied" if applied is not None else "stale"

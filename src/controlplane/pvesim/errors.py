@@ -38,10 +38,6 @@ def param_error(errors: dict[str, str]) -> PveError:
     return PveError(400, "Parameter verification failed.", errors=errors)
 
 
-def perm_error(path: str, privs: str) -> PveError:
-    return PveError(403, f"Permission check failed ({path}, {privs})")
-
-
 def config_missing(node: str, vmid: int | str) -> PveError:
     return fail(f"Configuration file 'nodes/{node}/lxc/{vmid}.conf' does not exist")
 

@@ -101,10 +101,6 @@ class Conflict(ApiError):
     status = 409
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-
-
 class Invalid(ApiError):
     status = 422
 

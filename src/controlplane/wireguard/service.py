@@ -66,10 +66,6 @@ class WgConfig:
     client_allowed_ips: tuple[str, ...]
     uapi_dir: str
 
-    @property
-    def hub_address(self) -> str:
-        return str(self.subnet.network_address + 1)
-
 
 def config_of(settings: Settings) -> WgConfig:
     """The parsed WireGuard settings; `WireGuardDisabled` when it is not switched on."""
