@@ -103,32 +103,49 @@ async def update_tenant(
     return row
 
 
-def _action(name: str, call: Any) -> Any:
-    async def handler(
-        tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
-    ) -> dict[str, Any]:
-        row = await call(db, tenant_id)
-        audit(actor, f"tenant.{name}", "tenant", tenant_id, {"status": row["status"]})
-        return row  # type: ignore[no-any-return]
+@router.post(
+    "/{tenant_id}/suspend",
+    status_code=202,
+    response_model=TenantPublic,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Suspend a tenant",
+)
+async def suspend_tenant(
+    tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.request_suspend(db, tenant_id)
+    audit(actor, "tenant.suspend", "tenant", tenant_id, {"status": row["status"]})
+    return row
 
-    handler.__name__ = f"{name}_tenant"
-    return handler
+
+@router.post(
+    "/{tenant_id}/resume",
+    status_code=202,
+    response_model=TenantPublic,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Resume a tenant",
+)
+async def resume_tenant(
+    tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.request_resume(db, tenant_id)
+    audit(actor, "tenant.resume", "tenant", tenant_id, {"status": row["status"]})
+    return row
 
 
-for _name, _call in (
-    ("suspend", service.request_suspend),
-    ("resume", service.request_resume),
-    ("retry", service.request_retry),
-):
-    router.add_api_route(
-        f"/{{tenant_id}}/{_name}",
-        _action(_name, _call),
-        methods=["POST"],
-        status_code=202,
-        response_model=TenantPublic,
-        responses=error_responses(401, 403, 404, 409, 422),
-        summary=f"{_name.capitalize()} a tenant",
-    )
+@router.post(
+    "/{tenant_id}/retry",
+    status_code=202,
+    response_model=TenantPublic,
+    responses=error_responses(401, 403, 404, 409, 422),
+    summary="Retry a tenant",
+)
+async def retry_tenant(
+    tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    row = await service.request_retry(db, tenant_id)
+    audit(actor, "tenant.retry", "tenant", tenant_id, {"status": row["status"]})
+    return row
 
 
 @router.delete(

@@ -111,30 +111,41 @@ async def delete_my_tenant(
     return _public(row, settings)
 
 
-def _action(name: str, call: Any) -> Any:
-    async def handler(
-        tenant_id: UUID,
-        user: UserDep,
-        actor: UserActorDep,
-        db: DbDep,
-        settings: SettingsDep,
-        audit: AuditDep,
-    ) -> dict[str, Any]:
-        row = await call(db, tenant_id, owner_user_id=user["id"])
-        audit(actor, f"tenant.{name}", "tenant", tenant_id, {"status": row["status"]})
-        return _public(row, settings)
+@router.post(
+    "/{tenant_id}/suspend",
+    status_code=202,
+    response_model=UserTenantPublic,
+    responses=error_responses(401, 404, 409, 422),
+    summary="Suspend one of your tenants",
+)
+async def suspend_my_tenant(
+    tenant_id: UUID,
+    user: UserDep,
+    actor: UserActorDep,
+    db: DbDep,
+    settings: SettingsDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    row = await service.request_suspend(db, tenant_id, owner_user_id=user["id"])
+    audit(actor, "tenant.suspend", "tenant", tenant_id, {"status": row["status"]})
+    return _public(row, settings)
 
-    handler.__name__ = f"{name}_my_tenant"
-    return handler
 
-
-for _name, _call in (("suspend", service.request_suspend), ("resume", service.request_resume)):
-    router.add_api_route(
-        f"/{{tenant_id}}/{_name}",
-        _action(_name, _call),
-        methods=["POST"],
-        status_code=202,
-        response_model=UserTenantPublic,
-        responses=error_responses(401, 404, 409, 422),
-        summary=f"{_name.capitalize()} one of your tenants",
-    )
+@router.post(
+    "/{tenant_id}/resume",
+    status_code=202,
+    response_model=UserTenantPublic,
+    responses=error_responses(401, 404, 409, 422),
+    summary="Resume one of your tenants",
+)
+async def resume_my_tenant(
+    tenant_id: UUID,
+    user: UserDep,
+    actor: UserActorDep,
+    db: DbDep,
+    settings: SettingsDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    row = await service.request_resume(db, tenant_id, owner_user_id=user["id"])
+    audit(actor, "tenant.resume", "tenant", tenant_id, {"status": row["status"]})
+    return _public(row, settings)
