@@ -164,6 +164,45 @@ async def test_resize_reserves_atomically(
     ).status_code == 422
 
 
+async def test_ram_overcommit_scales_reservation_placement_and_resize(
+    admin: httpx.AsyncClient, app: object, pve_sim: SimHandle
+) -> None:
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    small = await _online_node(admin, app, pve_sim, name="small", ram=1024)
+    big = await _online_node(admin, app, pve_sim, name="big", ram=1536)
+    project = await _project(admin, ram_mb=1024)
+
+    async def create(sub: str, **body: object) -> httpx.Response:
+        return await admin.post(
+            "/api/v1/tenants", json={"project_id": project["id"], "subdomain": sub, **body}
+        )
+
+    assert (await create("a", node_id=small["id"])).status_code == 202
+    assert (await create("b", node_id=small["id"])).status_code == 409  # 2048 > 1024 x 1.0
+    await db.execute("UPDATE system_settings SET value = '2.0' WHERE key = 'ram_overcommit'")
+    assert (await create("b", node_id=small["id"])).status_code == 202  # 2048 <= 1024 x 2.0
+    c = await create("c")  # small is full at 2048 of 2048: placement picks big (3072)
+    assert c.status_code == 202 and c.json()["node_id"] == big["id"]
+    resized = await admin.put(f"/api/v1/tenants/{c.json()['id']}", json={"ram_mb": 3072})
+    assert resized.status_code == 200, resized.text
+    # Without the setting the factor is 1.0: nothing fits anywhere any more.
+    await db.execute("DELETE FROM system_settings WHERE key = 'ram_overcommit'")
+    assert (await create("d")).status_code == 409
+    assert await db.fetch_val("SELECT node_ram_capacity_mb(1536)") == 1536.0
+
+
+def test_the_overcommit_is_read_by_the_sql_function_only() -> None:
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "src" / "controlplane"
+    readers = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.sql")
+        if "key = 'ram_overcommit'" in path.read_text()
+    ]
+    assert readers == ["db/migrations/0007_ram_capacity.sql"]
+
+
 async def test_unauthorised(client: httpx.AsyncClient) -> None:
     tid = uuid.uuid4()
     for method, path in [

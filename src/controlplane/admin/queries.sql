@@ -150,7 +150,7 @@ SELECT status, count(*) AS n FROM tenants GROUP BY status
 
 -- name: overview_nodes
 SELECT id, name, status, total_ram_mb, allocated_ram_mb, mem_used_mb, last_error, last_seen,
-       poll_failures
+       poll_failures, floor(node_ram_capacity_mb(total_ram_mb))::int AS capacity_mb
 FROM nodes ORDER BY name
 
 -- name: node_names

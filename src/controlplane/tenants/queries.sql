@@ -4,8 +4,7 @@ UPDATE nodes n
 SET allocated_ram_mb = n.allocated_ram_mb + %(ram)s, updated_at = n.updated_at
 WHERE n.id = %(node_id)s
   AND n.status = 'online'
-  AND n.allocated_ram_mb + %(ram)s <= n.total_ram_mb * coalesce(
-        (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0)
+  AND n.allocated_ram_mb + %(ram)s <= node_ram_capacity_mb(n.total_ram_mb)
 RETURNING n.id, n.vmid_range_start, n.vmid_range_end
 
 -- name: placement_candidates
@@ -14,11 +13,8 @@ SELECT n.id
 FROM nodes n
 WHERE n.status = 'online'
   AND %(template)s = ANY (n.templates)
-  AND n.allocated_ram_mb + %(ram)s <= n.total_ram_mb * coalesce(
-        (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0)
-ORDER BY n.total_ram_mb * coalesce(
-        (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0)
-        - n.allocated_ram_mb DESC, n.name
+  AND n.allocated_ram_mb + %(ram)s <= node_ram_capacity_mb(n.total_ram_mb)
+ORDER BY node_ram_capacity_mb(n.total_ram_mb) - n.allocated_ram_mb DESC, n.name
 
 -- name: vmid_next_free
 -- The lowest free VMID in the range: the start, or just after a used one.
@@ -112,8 +108,8 @@ WITH t AS (
     FROM t
     WHERE nodes.id = t.node_id
       AND (%(ram)s <= t.old_ram
-           OR nodes.allocated_ram_mb + (%(ram)s - t.old_ram) <= nodes.total_ram_mb * coalesce(
-              (SELECT (value #>> '{}')::double precision FROM system_settings WHERE key = 'ram_overcommit'), 1.0))
+           OR nodes.allocated_ram_mb + (%(ram)s - t.old_ram)
+              <= node_ram_capacity_mb(nodes.total_ram_mb))
     RETURNING nodes.id
 )
 UPDATE tenants SET ram_mb = %(ram)s, cores = %(cores)s, config_pending = true, updated_at = now()

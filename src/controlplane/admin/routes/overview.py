@@ -26,8 +26,6 @@ async def overview(request: Request, db: DbDep, _: CurrentAdmin) -> Response:
     counts = await reads.tenant_counts(db)
     nodes = await reads.nodes_overview(db)
     overcommit = float(await sysconfig.get_value(db, "ram_overcommit"))
-    for node in nodes:
-        node["capacity_mb"] = int(node["total_ram_mb"] * overcommit)
     failing = [n for n in nodes if n["status"] == "offline" or n["last_error"]]
     audit = await reads.audit_page(db, limit=10)
     return render(
