@@ -81,6 +81,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/stripe/webhook"): Row(everyone(400), json={"id": "evt_1"}),
     ("GET", "/metrics"): Row(admin_only(200)),
     # -- accounts --------------------------------------------------------------------------
+    ("GET", "/api/v1/auth/config"): Row(everyone(200)),
     ("POST", "/api/v1/auth/register"): Row(everyone(422), json={"email": "x", "password": "y"}),
     ("POST", "/api/v1/auth/login"): Row(
         everyone(401), json={"email": "ada@example.com", "password": "not-her-password"}
@@ -210,6 +211,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/admin/network/peers/{peer_id}/config"): Row(page(), {"peer_id": "peer_id"}),
     ("GET", "/admin/network/peers/{peer_id}/qr"): Row(page(), {"peer_id": "peer_id"}),
+    # -- last: it ends every session of B, then of A ----------------------------------------
+    ("POST", "/api/v1/auth/logout-all"): Row(users(204)),
 }
 
 

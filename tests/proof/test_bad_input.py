@@ -92,12 +92,18 @@ TARGETS: dict[tuple[str, str], Target] = {
         control=200,
         audited=True,
     ),
-    ("POST", "/api/v1/auth/refresh"): Target(
-        "anon", "json", base={"refresh_token": "{refresh_a}"}, control=200, last=True
+    ("POST", "/api/v1/auth/refresh"): Target(  # no token in the body: the cookie's, or 401
+        "anon",
+        "json",
+        base={"refresh_token": "{refresh_a}"},
+        control=200,
+        last=True,
+        answers=(401,),
     ),
     ("POST", "/api/v1/auth/logout"): Target(  # any token that is not one: "logged out"
         "anon", "json", base={"refresh_token": "r" * 43}, control=204, answers=(204,)
     ),
+    ("POST", "/api/v1/auth/logout-all"): Target("a", "none", last=True),
     ("POST", "/api/v1/auth/password"): Target(
         "a",
         "json",

@@ -60,3 +60,10 @@ WHERE user_id = %(user_id)s AND revoked_at IS NULL
 DELETE FROM refresh_tokens
 WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < now() - interval '1 day'
              LIMIT 500)
+
+-- name: user_end_sessions
+-- Log out everywhere: every access token dies with the version bump, every refresh token
+-- with the revocation below (in the same transaction).
+UPDATE users SET token_version = token_version + 1, updated_at = now()
+WHERE id = %(user_id)s
+RETURNING token_version

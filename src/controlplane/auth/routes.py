@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Body, Request, Response
 
-from controlplane.auth import service
+from controlplane.auth import cookie, service
 from controlplane.auth.deps import HasherDep, UserActorDep, UserDep, actor_for
 from controlplane.auth.schemas import (
+    AuthConfig,
     LoginRequest,
     PasswordChange,
     RefreshRequest,
     RegisterRequest,
     TokenPair,
 )
+from controlplane.config import Settings
 from controlplane.deps import Actor, AuditDep, DbDep, SettingsDep
 from controlplane.users.schemas import UserPublic
-from controlplane.web.errors import error_responses
+from controlplane.web.errors import Unauthorized, error_responses
 
 PREFIX = "/api/v1/auth"
 router = APIRouter(prefix=PREFIX, tags=["auth"])
@@ -31,6 +33,27 @@ ANONYMOUS = Actor(kind="anonymous", label="anonymous")
 
 def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
+
+
+def _into_cookie(pair: dict[str, Any], response: Response, settings: Settings) -> dict[str, Any]:
+    """Move the refresh token out of the answer into the HttpOnly cookie."""
+    cookie.set_cookie(response, settings, pair["refresh_token"])
+    return {**pair, "refresh_token": None}
+
+
+OptionalRefresh = Annotated[RefreshRequest | None, Body()]
+
+
+@router.get("/config", response_model=AuthConfig)
+async def auth_config(settings: SettingsDep) -> dict[str, Any]:
+    """Public: what sign-up needs (a registration token?) and which account flows exist."""
+    return {
+        "registration_token_required": settings.registration_token is not None,
+        # Neither exists without the mail flows (verification, reset by mail).
+        "email_verification_required": False,
+        "password_reset_available": False,
+        "billing_enabled": settings.billing_enabled,
+    }
 
 
 @router.post(
@@ -79,29 +102,38 @@ async def login(
         audit(ANONYMOUS, "auth.login_failed", "user", exc.user_id, details)
         raise
     audit(actor_for(user["id"], user["email"]), "auth.login", "user", user["id"])
+    if body.refresh_in_cookie:
+        return _into_cookie(pair, response, settings)
     return pair
 
 
 @router.post("/refresh", response_model=TokenPair, responses=error_responses(400, 401, 422, 429))
 async def refresh(
-    body: RefreshRequest,
+    request: Request,
     db: DbDep,
     settings: SettingsDep,
     audit: AuditDep,
     response: Response,
+    body: OptionalRefresh = None,
 ) -> dict[str, Any]:
-    """Trade a refresh token for a new pair; the presented one stops working."""
+    """Trade a refresh token for a new pair; the presented one stops working.
+
+    With `refresh_token` in the body the new pair comes back in JSON. Without it (no body,
+    or `{}`) the `cp_refresh` cookie is used and rotated: the answer's refresh_token is
+    null and the cookie holds the new one; a refused cookie is cleared."""
     _no_store(response)
+    given = body.refresh_token if body is not None else None
+    from_cookie = given is None
+    token = given if given is not None else cookie.from_request(request)
+    if token is None:
+        raise Unauthorized("no refresh token: send refresh_token or the cp_refresh cookie")
     try:
-        row, pair = await service.refresh(db, settings, refresh_token=body.refresh_token)
-    except service.RefreshReused as exc:
-        audit(
-            actor_for(exc.user_id),
-            "auth.refresh_reuse",
-            "user",
-            exc.user_id,
-            {"family_id": str(exc.family_id), "revoked": exc.revoked, "family_revoked": True},
-        )
+        row, pair = await service.refresh(db, settings, refresh_token=token)
+    except Unauthorized as exc:
+        if from_cookie:
+            exc.headers["set-cookie"] = cookie.clear_header(settings)
+        if isinstance(exc, service.RefreshReused):
+            _audit_reuse(audit, exc)
         raise
     if row.get("regranted"):
         # Not an error, but worth a trace: a token came back within the grace period.
@@ -112,13 +144,34 @@ async def refresh(
             row["user_id"],
             {"family_id": str(row["family_id"])},
         )
+    if from_cookie:
+        return _into_cookie(pair, response, settings)
     return pair
 
 
+def _audit_reuse(audit: Any, exc: service.RefreshReused) -> None:
+    audit(
+        actor_for(exc.user_id),
+        "auth.refresh_reuse",
+        "user",
+        exc.user_id,
+        {"family_id": str(exc.family_id), "revoked": exc.revoked, "family_revoked": True},
+    )
+
+
 @router.post("/logout", status_code=204, responses=error_responses(400, 422))
-async def logout(body: RefreshRequest, db: DbDep, audit: AuditDep) -> Response:
-    """End the session of this refresh token. Access tokens expire by themselves."""
-    ended = await service.logout(db, refresh_token=body.refresh_token)
+async def logout(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    audit: AuditDep,
+    body: OptionalRefresh = None,
+) -> Response:
+    """End the session of this refresh token (from the body, else the cp_refresh cookie,
+    which is then cleared). Access tokens expire by themselves."""
+    given = body.refresh_token if body is not None else None
+    token = given if given is not None else cookie.from_request(request)
+    ended = await service.logout(db, refresh_token=token) if token is not None else None
     if ended is not None:
         audit(
             actor_for(ended["user_id"]),
@@ -127,7 +180,23 @@ async def logout(body: RefreshRequest, db: DbDep, audit: AuditDep) -> Response:
             ended["user_id"],
             {"family_id": str(ended["family_id"])},
         )
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    if given is None:
+        cookie.clear_cookie(response, settings)
+    return response
+
+
+@router.post("/logout-all", status_code=204, responses=error_responses(401))
+async def logout_all(
+    user: UserDep, actor: UserActorDep, db: DbDep, settings: SettingsDep, audit: AuditDep
+) -> Response:
+    """Log out everywhere: every refresh token of the user is revoked and every access
+    token, this one included, stops working at once. The cp_refresh cookie is cleared."""
+    revoked = await service.logout_all(db, user_id=user["id"])
+    audit(actor, "auth.logout_all", "user", user["id"], {"revoked": revoked})
+    response = Response(status_code=204)
+    cookie.clear_cookie(response, settings)
+    return response
 
 
 @router.get("/me", response_model=UserPublic, responses=error_responses(401))

@@ -28,10 +28,17 @@ class RegisterRequest(_Strict):
 class LoginRequest(_Strict):
     email: Email
     password: Password
+    refresh_in_cookie: bool = Field(
+        False,
+        description="For browsers: the refresh token goes into the HttpOnly cookie cp_refresh"
+        " (path /api/v1/auth) instead of the answer, whose refresh_token is then null",
+    )
 
 
 class RefreshRequest(_Strict):
-    refresh_token: RefreshToken
+    refresh_token: RefreshToken | None = Field(
+        None, description="Absent (or no body at all): the cp_refresh cookie is used"
+    )
 
 
 class PasswordChange(_Strict):
@@ -43,5 +50,18 @@ class TokenPair(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth 2 token type)
     expires_in: int = Field(description="Seconds until the access token expires")
-    refresh_token: str
+    refresh_token: str | None = Field(
+        description="null when the refresh token was set in the cp_refresh cookie instead"
+    )
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
+
+
+class AuthConfig(BaseModel):
+    """What sign-up and the account pages need to know before the user logs in."""
+
+    registration_token_required: bool = Field(description="Sign-up needs registration_token")
+    email_verification_required: bool = Field(
+        description="Users must verify their e-mail before they can create tenants"
+    )
+    password_reset_available: bool = Field(description="forgot-password can send a mail")
+    billing_enabled: bool = Field(description="Stripe billing is configured")

@@ -200,6 +200,15 @@ async def logout(db: Executor, *, refresh_token: str) -> dict[str, Any] | None:
     return rows[0]
 
 
+async def logout_all(db: Executor, *, user_id: uuid.UUID) -> int:
+    """End every session of the user: all refresh tokens revoked, all access tokens dead."""
+    async with db.transaction() as tx:
+        await tx.execute(_Q["user_end_sessions"], {"user_id": user_id})
+        return await tx.execute(
+            _Q["refresh_revoke_user"], {"user_id": user_id, "reason": "logout_all"}
+        )
+
+
 async def _revoke_family(db: Executor, family_id: uuid.UUID, *, reason: str) -> int:
     """Revoke every live token of a session, including one a concurrent refresh adds.
 
