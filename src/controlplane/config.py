@@ -256,10 +256,29 @@ class HttpSettings(BaseModel):
     rate_limit_api: Rate = Field("300/minute", description="Per client IP, the rest of /api")
 
 
+# The private ranges (RFC 1918, unique local IPv6): narrow them to your bridge's subnet.
+DEFAULT_TENANT_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+
+
+def _check_tenant_network(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value.strip())
+    except ValueError as exc:
+        raise ValueError(f"must be networks such as 10.10.0.0/16: {exc}") from None
+    # A catch-all would let a tenant's container claim any address the edge can reach.
+    if net.prefixlen < (8 if net.version == 4 else 7):
+        raise ValueError(f"{net} is too wide: list the networks your tenant containers live in")
+    return str(net)
+
+
 class TenantSettings(BaseModel):
-    """How tenants are named: `{subdomain}.{BASE_DOMAIN}`."""
+    """How tenants are named (`{subdomain}.{BASE_DOMAIN}`) and where they may live."""
 
     base_domain: str = "localhost"
+    tenant_networks: CommaList[Annotated[str, AfterValidator(_check_tenant_network)]] = Field(
+        default_factory=lambda: list(DEFAULT_TENANT_NETWORKS),
+        description="Networks tenant containers' addresses must lie in (pinned at provisioning)",
+    )
 
 
 class AuthSettings(BaseModel):

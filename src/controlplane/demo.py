@@ -28,6 +28,8 @@ from controlplane.web.server import ConnectionLimits, uvicorn_config
 
 log = logging.getLogger(__name__)
 
+# The simulator's loopback addresses for the demo's VMIDs (10000-29999): 127.100.x.y.
+DEMO_TENANT_NETWORK = "127.100.0.0/16"
 DEMO_TOKEN_ID = "root@pam!controlplane-demo"  # noqa: S105 - an id, not a secret
 
 
@@ -212,6 +214,11 @@ async def run_demo(
                     "caddy_reconcile_seconds": 5.0,
                 }
             )
+    if DEMO_TENANT_NETWORK not in settings.tenant_networks:
+        # The simulated containers live on loopback: a range the operator lists explicitly.
+        settings = settings.model_copy(
+            update={"tenant_networks": [*settings.tenant_networks, DEMO_TENANT_NETWORK]}
+        )
     secret = settings.encryption_key_bytes.hex()[:36]  # stable across runs, never shown
     nodes = ("pve1", "pve2")
     sim, sim_server = await start_demo_cluster(nodes=nodes, secret=secret)

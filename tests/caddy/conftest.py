@@ -25,6 +25,7 @@ from controlplane.caddy.routes import CaddyRoutes
 CADDY = shutil.which("caddy")
 SERVER = "edge"
 BASE_DOMAIN = "tenants.test"
+TENANT_NETWORK = "127.100.0.0/16"
 
 
 def free_port() -> int:
@@ -163,16 +164,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def upstream() -> Iterator[Callable[[str], str]]:
-    """Start an HTTP app named `name` on 127.0.0.1:<ephemeral>; returns its `ip:port`."""
+    """Start an HTTP app named `name` on 127.100.0.N:<ephemeral>; returns its `ip:port`.
+
+    127.100.0.0/16 is loopback (Linux answers the whole 127/8) but not the control plane's
+    own address, so it can be a tenant network (`TENANT_NETWORK` below), as in the demo.
+    """
     servers: list[ThreadingHTTPServer] = []
 
     def start(name: str) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        # Each app its own address, as each tenant has its own (two live tenants never share).
+        ip = f"127.100.0.{len(servers) + 1}"
+        server = ThreadingHTTPServer((ip, 0), _Handler)
         server.name = name  # type: ignore[attr-defined]
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
-        return f"127.0.0.1:{server.server_address[1]}"
+        return f"{ip}:{server.server_address[1]}"
 
     yield start
     for server in servers:

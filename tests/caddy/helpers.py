@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from controlplane.db import Database
+
+_addresses = itertools.count()
 
 
 async def add_tenant(
@@ -15,10 +18,14 @@ async def add_tenant(
     subdomain: str,
     status: str,
     *,
-    ip: str | None = "127.0.0.1",
+    ip: str | None = "",
     app_port: int = 8080,
 ) -> uuid.UUID:
+    """A tenant row; `ip` "" (the default) gives it an address of its own, None none."""
     project_id, tenant_id = uuid.uuid4(), uuid.uuid4()
+    if ip == "":
+        n = next(_addresses)
+        ip = f"127.100.{1 + n // 250}.{1 + n % 250}"
     await db.execute(
         "INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port)"
         " VALUES (%(id)s, %(slug)s, %(slug)s, 9000, 512, 1, 4, %(port)s)",

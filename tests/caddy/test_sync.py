@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
 from controlplane.caddy.routes import CaddyRoutes, route_id
 from controlplane.caddy.sync import desired_routes
-from tests.caddy.conftest import BASE_DOMAIN, Caddy, free_port, load_empty, our_routes
+from controlplane.provisioner.addresses import AddressPolicy
+from tests.caddy.conftest import (
+    BASE_DOMAIN,
+    TENANT_NETWORK,
+    Caddy,
+    free_port,
+    load_empty,
+    our_routes,
+)
 from tests.caddy.helpers import add_tenant, eventually, set_status
 from tests.conftest import make_settings
 
 
-def port_of(addr: str) -> int:
-    return int(addr.rsplit(":", 1)[1])
+def app(addr: str) -> dict[str, Any]:
+    """`127.100.0.3:41234` -> the tenant's address and app port."""
+    host, port = addr.rsplit(":", 1)
+    return {"ip": host, "app_port": int(port)}
 
 
 async def test_desired_routes_follow_the_tenant_rows(app: object) -> None:
@@ -41,6 +52,16 @@ async def test_desired_routes_follow_the_tenant_rows(app: object) -> None:
     assert not routes[resuming].suspended and routes[resuming].upstream == "10.0.0.8:8080"
 
 
+async def test_a_pinned_address_outside_the_rules_gets_no_route(app: object) -> None:
+    """A pin from before the address rules (or outside narrowed networks) is never proxied."""
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    fine = await add_tenant(db, "fine", "active", ip="10.0.0.5")
+    await add_tenant(db, "inside", "active", ip="127.0.0.5")
+    await add_tenant(db, "linklocal", "suspended", ip="169.254.169.254")
+    policy = AddressPolicy.build(networks=["10.0.0.0/8"])
+    assert [r.tenant_id for r in await desired_routes(db, policy)] == [fine]
+
+
 async def test_app_reconciles_at_start_and_heals_a_wiped_caddy(
     caddy: Caddy, database_url: str, upstream: Callable[[str], str], web
 ) -> None:
@@ -53,6 +74,7 @@ async def test_app_reconciles_at_start_and_heals_a_wiped_caddy(
         caddy_automatic_https=False,
         caddy_reconcile_seconds=0.2,
         base_domain=BASE_DOMAIN,
+        tenant_networks=[TENANT_NETWORK],
     )
     application = create_app(settings)
     # Rows written before the app starts: the first pass must pick them up.
@@ -60,10 +82,10 @@ async def test_app_reconciles_at_start_and_heals_a_wiped_caddy(
 
     db = await Database.connect(database_url, min_size=1, max_size=2)
     try:
-        acme = await add_tenant(db, "acme", "active", app_port=port_of(upstream("acme")))
-        paused = await add_tenant(db, "paused", "suspended", app_port=port_of(upstream("paused")))
-        await add_tenant(db, "gone", "deleted", app_port=port_of(upstream("gone")))
-        await add_tenant(db, "new", "provisioning", app_port=port_of(upstream("new")))
+        acme = await add_tenant(db, "acme", "active", **app(upstream("acme")))
+        paused = await add_tenant(db, "paused", "suspended", **app(upstream("paused")))
+        await add_tenant(db, "gone", "deleted", **app(upstream("gone")))
+        await add_tenant(db, "new", "provisioning", **app(upstream("new")))
     finally:
         await db.close()
 

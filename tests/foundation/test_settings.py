@@ -88,3 +88,14 @@ def test_init_env_generates_missing_secrets_once(tmp_path: Path) -> None:
     assert ensure_env(env_file, {}) == {}
     values = read_env(env_file)
     Settings(_env_file=None, **{k.lower(): v for k, v in values.items()}).require_secrets()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("network", ["0.0.0.0/0", "::/0", "0.0.0.0/1", "10.0.0.0/7", "::/6"])
+def test_catch_all_tenant_networks_are_refused(network: str) -> None:
+    from controlplane.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=r"TENANT_NETWORKS: .*too wide"):
+        load_settings(_env_file=None, tenant_networks=network)
+    assert load_settings(_env_file=None, tenant_networks="10.20.0.0/16").tenant_networks == [
+        "10.20.0.0/16"
+    ]

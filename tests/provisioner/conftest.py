@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.provisioner.context import StepContext
 from controlplane.provisioner.worker import Worker
 from tests.conftest import SimHandle
@@ -65,6 +66,7 @@ def make_worker(app: Any, *, concurrency: int = 10, lease: float = 5.0) -> Worke
         sealer=state.sealer,
         owner=Worker.make_owner(),
         extras=state.extras,
+        addresses=AddressPolicy.from_settings(state.settings),
         task_timeout=30.0,
     )
     return Worker(ctx, concurrency=concurrency, lease_seconds=lease, poll_interval=0.05)

@@ -21,6 +21,7 @@ import httpx
 from controlplane.caddy.routes import CaddyError, CaddyRoutes, DesiredRoute, upstream_of
 from controlplane.db import Database, DatabaseError, load_queries
 from controlplane.periodic import Periodic
+from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.state import AppState
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,25 @@ _Q = load_queries("controlplane.caddy")
 SUSPENDED_STATUSES = frozenset({"suspended", "suspending"})
 
 
-async def desired_routes(db: Database) -> list[DesiredRoute]:
+async def desired_routes(
+    db: Database, addresses: AddressPolicy | None = None
+) -> list[DesiredRoute]:
     """One route per tenant that should have one.
 
     `active` and `resuming` tenants are proxied to their container; `suspended` and
-    `suspending` ones get the suspended page.
+    `suspending` ones get the suspended page. A pinned address outside the address rules
+    (pinned before them, or TENANT_NETWORKS narrowed since) gets no route at all: Caddy
+    never proxies a public host name to it.
     """
     rows = await db.fetch_all(_Q["desired_routes"])
+    if addresses is not None:
+        refused = [row for row in rows if addresses.refusal(row["ip_address"])]
+        for row in refused:
+            log.warning(
+                "not routing a tenant whose pinned address breaks the address rules",
+                extra={"tenant": str(row["id"]), "reason": addresses.refusal(row["ip_address"])},
+            )
+        rows = [row for row in rows if row not in refused]
     return [
         DesiredRoute(
             tenant_id=row["id"],
@@ -55,8 +68,16 @@ async def provisioning_tenants(db: Database) -> list[str]:
 class RouteReconciler:
     """Runs `reconcile()` now and then every `interval` seconds until stopped."""
 
-    def __init__(self, db: Database, routes: CaddyRoutes, *, interval: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        routes: CaddyRoutes,
+        *,
+        interval: float,
+        addresses: AddressPolicy | None = None,
+    ) -> None:
         self._db = db
+        self._addresses = addresses
         self._routes = routes
         self._periodic = Periodic("caddy-reconciler", self.run_once, interval)
         self.passes = 0  # completed passes, successful or not (read by tests)
@@ -64,7 +85,7 @@ class RouteReconciler:
     async def run_once(self) -> bool:
         """One pass; True when Caddy now matches the database. Never raises."""
         try:
-            desired = await desired_routes(self._db)
+            desired = await desired_routes(self._db, self._addresses)
             keep = await provisioning_tenants(self._db)
             result = await self._routes.reconcile(desired, keep=keep)
         except CaddyError as exc:
@@ -112,7 +133,12 @@ async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable
         automatic_https=settings.caddy_automatic_https,
     )
     state.extras["route_hook"] = routes
-    reconciler = RouteReconciler(state.db, routes, interval=settings.caddy_reconcile_seconds)
+    reconciler = RouteReconciler(
+        state.db,
+        routes,
+        interval=settings.caddy_reconcile_seconds,
+        addresses=AddressPolicy.from_settings(settings),
+    )
     state.extras["caddy_reconciler"] = reconciler
     reconciler.start()
     log.info(

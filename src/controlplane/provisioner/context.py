@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from controlplane.config import DEFAULT_TENANT_NETWORKS
 from controlplane.crypto import Sealer
 from controlplane.db import Database, load_queries
 from controlplane.nodes.registry import ProxmoxRegistry
+from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.proxmox import ProxmoxClient
 
 Q = load_queries("controlplane.provisioner")
@@ -51,6 +53,10 @@ class StepContext:
     # after the workers start, so the hook is looked up at each use.
     extras: dict[str, Any] = field(default_factory=dict)
     task_timeout: float = 300.0
+    # Which addresses a tenant's container may have (TENANT_NETWORKS and the fixed rules).
+    addresses: AddressPolicy = field(
+        default_factory=lambda: AddressPolicy.build(networks=DEFAULT_TENANT_NETWORKS)
+    )
     # Tenants queued for a clone lock: they wait on PostgreSQL, not on Proxmox, so the
     # worker does not count them against its concurrency (see Worker._free_slots).
     clone_waiters: int = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from controlplane.db import Database
+from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.provisioner.context import StepContext
 from controlplane.provisioner.status import start_status_poller
 from controlplane.provisioner.worker import Worker
@@ -28,6 +29,7 @@ async def start_workers(state: AppState, serve_api: bool) -> Stopper | None:
         sealer=state.sealer,
         owner=Worker.make_owner(),
         extras=state.extras,
+        addresses=AddressPolicy.from_settings(state.settings),
     )
     worker = Worker(
         ctx,

@@ -58,9 +58,33 @@ UPDATE tenants SET vmid = %(vmid)s, updated_at = now()
 WHERE id = %(id)s AND status = 'provisioning' AND lease_owner = %(owner)s
 RETURNING id
 
--- name: set_ip
-UPDATE tenants SET ip_address = %(ip)s, updated_at = now()
+-- name: pin_ip
+-- First provisioning only: an address already pinned is never replaced. Another live
+-- tenant's address is refused here and, against races, by tenants_live_ip_address_key.
+UPDATE tenants SET ip_address = %(ip)s, reported_ip_address = NULL, updated_at = now()
+WHERE id = %(id)s AND lease_owner = %(owner)s AND ip_address IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM tenants o
+      WHERE o.ip_address = %(ip)s AND o.id <> %(id)s AND o.status <> 'deleted')
+RETURNING ip_address
+
+-- name: ip_holder
+SELECT id, subdomain FROM tenants
+WHERE ip_address = %(ip)s AND id <> %(id)s AND status <> 'deleted'
+LIMIT 1
+
+-- name: node_hosts
+SELECT api_url, ssh_host FROM nodes
+
+-- name: set_reported_ip
+-- What the container reports, when it differs from the pin (NULL when it agrees again).
+UPDATE tenants
+SET reported_ip_address = %(reported)s,
+    health = CASE WHEN %(reported)s::text IS NOT NULL THEN 'address_changed'
+                  WHEN health = 'address_changed' THEN NULL ELSE health END,
+    updated_at = now()
 WHERE id = %(id)s AND lease_owner = %(owner)s
+  AND reported_ip_address IS DISTINCT FROM %(reported)s
 
 -- name: set_commands
 UPDATE tenants SET command_output = %(output)s, updated_at = now()
@@ -135,7 +159,8 @@ WHERE t.id IN (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
   AND p.id = t.project_id
-RETURNING t.id, t.node_id, t.vmid, t.ip_address, p.app_port, p.health_path
+RETURNING t.id, t.node_id, t.vmid, t.ip_address, t.reported_ip_address, p.app_port,
+          p.health_path
 
 -- name: status_record
 UPDATE tenants SET observed = %(observed)s, health = %(health)s

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
 from controlplane.deps import AdminDep, AuditDep, StateDep
+from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.provisioner.context import StepContext
 from controlplane.provisioner.orphans import find_orphans, remove_orphan
 from controlplane.web.errors import error_responses
@@ -65,6 +66,7 @@ async def delete_orphan(
         sealer=state.sealer,
         owner="api",
         extras=state.extras,
+        addresses=AddressPolicy.from_settings(state.settings),
         task_timeout=120.0,
     )
     await remove_orphan(ctx, node_id, vmid)

@@ -3,6 +3,10 @@
 A container that stopped or vanished behind our back is flagged in `health`
 (`container_stopped`, `container_missing`) and its observed state is kept in `observed`,
 both visible in the API. Nothing is changed on Proxmox: an operator decides.
+
+The app check GETs the tenant's pinned address only, and only when it passes the address
+rules (`addresses.AddressPolicy`), else `address_refused`; a tenant whose container reported
+another address keeps `address_changed` (see `steps.step_address`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ async def check_tenant(ctx: StepContext, http: httpx.AsyncClient, tenant: dict[s
             "cpu": status.get("cpu"),
             "uptime_s": status.get("uptime"),
         }
+        refused = tenant.get("ip_address") and ctx.addresses.refusal(tenant["ip_address"])
         if status.get("status") != "running":
             health = "container_stopped"
+        elif refused:  # never GET an address outside the rules (a pin from before them)
+            health = "address_refused"
         elif tenant.get("health_path") and tenant.get("ip_address"):
             url = f"http://{tenant['ip_address']}:{tenant['app_port']}{tenant['health_path']}"
             try:
@@ -43,6 +50,8 @@ async def check_tenant(ctx: StepContext, http: httpx.AsyncClient, tenant: dict[s
                 health = f"app_unreachable: {type(exc).__name__}"
         else:
             health = "ok"
+        if health == "ok" and tenant.get("reported_ip_address"):
+            health = "address_changed"  # the container claims another address: not followed
     except ProxmoxNotFoundError:
         health = "container_missing"
     except Exception as exc:

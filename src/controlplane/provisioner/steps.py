@@ -7,7 +7,6 @@ a container that is gone counts as deleted, and routes are upserted by their own
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,12 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from controlplane.db import ConstraintViolation
+from controlplane.provisioner.addresses import (
+    host_of,
+    reported_addresses,
+    resolve,
+    static_address,
+)
 from controlplane.provisioner.context import LostLease, PermanentStep, Q, StepContext, TransientStep
 from controlplane.proxmox import (
     ProxmoxAlreadyExistsError,
@@ -47,13 +52,9 @@ async def find_container(client: ProxmoxClient, pve_node: str, vmid: int) -> dic
 
 
 def address_of(interfaces: list[dict[str, Any]] | None) -> str | None:
-    for iface in interfaces or []:
-        if iface.get("name") == "lo":
-            continue
-        inet = iface.get("inet")
-        if inet:
-            return str(ipaddress.ip_interface(inet).ip)
-    return None
+    """The first address the container reports (its word, not ours: see `addresses`)."""
+    found = reported_addresses(interfaces)
+    return found[0] if found else None
 
 
 # -- provisioning ------------------------------------------------------------------------
@@ -143,13 +144,26 @@ async def _move_to_free_vmid(
     tenant["vmid"] = vmid
 
 
+def net0_for(config: dict[str, Any] | None) -> str:
+    """Our `net0`, keeping a static address the host side set (template or IPAM)."""
+    options = dict(
+        part.partition("=")[::2] for part in str((config or {}).get("net0", "")).split(",")
+    )
+    if static_address(config) is None:
+        return NET0
+    kept = ",".join(f"{key}={options[key]}" for key in ("ip", "gw") if options.get(key))
+    return NET0.replace("ip=dhcp", kept)
+
+
 async def step_configure(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
-    await ctx.client(node).set_config(
+    client = ctx.client(node)
+    config = await find_container(client, node["pve_node"], tenant["vmid"])
+    await client.set_config(
         node["pve_node"],
         tenant["vmid"],
         memory=tenant["ram_mb"],
         cores=tenant["cores"],
-        net0=NET0,
+        net0=net0_for(config),
         tags=TAG,
         description=marker(tenant["id"]) + "\n",
     )
@@ -168,12 +182,76 @@ async def step_start(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
 
 
 async def step_address(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
-    interfaces = await ctx.client(node).interfaces(node["pve_node"], tenant["vmid"])
-    ip = address_of(interfaces)
-    if ip is None:
+    """Pin the tenant's address at first provisioning; afterwards only compare and flag.
+
+    The host side's static `ip=` wins; otherwise the container's first report that passes
+    the rules, read before the tenant has had any access to the container. Later reports
+    (every resume reads them again) never move the pin: a different one is recorded in
+    `reported_ip_address` and flagged `address_changed` for the operator.
+    """
+    client, pve = ctx.client(node), node["pve_node"]
+    static = static_address(await find_container(client, pve, tenant["vmid"]))
+    if tenant.get("ip_address"):
+        reported = (
+            [static] if static else reported_addresses(await client.interfaces(pve, tenant["vmid"]))
+        )
+        differs = reported[0] if reported and tenant["ip_address"] not in reported else None
+        if differs:
+            log.warning(
+                "tenant reports an address other than its pinned one; not followed",
+                extra={
+                    "tenant": str(tenant["id"]),
+                    "pinned": tenant["ip_address"],
+                    "reported": differs,
+                },
+            )
+        await ctx.db.execute(
+            Q["set_reported_ip"], {"id": tenant["id"], "reported": differs, "owner": ctx.owner}
+        )
+        return
+    candidates = (
+        [static] if static else reported_addresses(await client.interfaces(pve, tenant["vmid"]))
+    )
+    if not candidates:
         raise TransientStep("the container has no address yet", 0.5)
-    await ctx.db.execute(Q["set_ip"], {"id": tenant["id"], "ip": ip, "owner": ctx.owner})
-    tenant["ip_address"] = ip
+    refusals = []
+    for ip in candidates:
+        reason = await _refusal(ctx, tenant, ip)
+        if reason is None:
+            try:
+                row = await ctx.db.fetch_one(
+                    Q["pin_ip"], {"id": tenant["id"], "ip": ip, "owner": ctx.owner}
+                )
+            except ConstraintViolation:  # pinned by another tenant a moment ago
+                row = None
+            if row is not None:
+                tenant["ip_address"] = ip
+                return
+            reason = f"{ip} is another tenant's address"
+        refusals.append(reason)
+    raise PermanentStep(
+        "no acceptable address for the container: " + "; ".join(refusals) + " (see TENANT_NETWORKS)"
+    )
+
+
+async def _refusal(ctx: StepContext, tenant: dict[str, Any], ip: str) -> str | None:
+    """Why `ip` cannot be this tenant's address, or None: the static rules, then the nodes'
+    and the control plane's own addresses (names resolved now) and the other tenants'."""
+    reason = ctx.addresses.refusal(ip)
+    if reason is not None:
+        return reason
+    own = await ctx.addresses.own_addresses()
+    reason = ctx.addresses.refusal(ip, own=own)
+    if reason is not None:
+        return reason
+    rows = await ctx.db.fetch_all(Q["node_hosts"])
+    nodes = await resolve(h for row in rows for h in (host_of(row["api_url"]), row["ssh_host"]))
+    if ip in {str(a) for a in nodes}:
+        return f"{ip} is a registered node's address"
+    holder = await ctx.db.fetch_one(Q["ip_holder"], {"ip": ip, "id": tenant["id"]})
+    if holder is not None:
+        return f"{ip} is another tenant's address ({holder['subdomain']})"
+    return None
 
 
 async def step_bootstrap(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
@@ -235,6 +313,9 @@ async def step_route(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
         return
     from controlplane.caddy.routes import upstream_of  # brackets for IPv6 addresses
 
+    reason = ctx.addresses.refusal(tenant["ip_address"])
+    if reason is not None:  # pinned before the rules, or TENANT_NETWORKS narrowed since
+        raise PermanentStep(f"the pinned address is not routed: {reason}")
     await ctx.route_hook.upsert_active(
         tenant["id"], tenant["subdomain"], upstream_of(tenant["ip_address"], tenant["app_port"])
     )

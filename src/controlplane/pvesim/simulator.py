@@ -116,6 +116,7 @@ class Simulator:
         self.tokens: dict[str, Token] = {t.tokenid: t for t in token_list}
         self.durations = {**DEFAULT_DURATIONS, **(task_durations or {})}
         self.loopback_ips = loopback_ips
+        self.guest_ips: dict[int, str] = {}  # set_guest_address
         self.app_port = app_port
         self.faults = faults or Faults()
         self.auth_failure_delay = auth_failure_delay
@@ -353,7 +354,7 @@ class Simulator:
         ct.runs.append([ct.started_at, None])
         guestshell.boot(ct, self.guest_units, self.rng)
         ct.pid = self.rng.randrange(10000, 4000000)
-        ct.ip = self.ip_for(ct.vmid)
+        ct.ip = self.guest_ips.get(ct.vmid) or self.ip_for(ct.vmid)
         if self.loopback_ips:
             await self.guest_apps.start(ct, ct.app_port or self.app_port)
 
@@ -412,6 +413,20 @@ class Simulator:
             self.offline_nodes.discard(node)
         else:
             self.offline_nodes.add(node)
+
+    def set_guest_address(self, vmid: int, ip: str | None) -> None:
+        """Root inside CT ``vmid`` sets its interface to ``ip`` (None: back to ours).
+
+        The interfaces report it at once while running, and from every start on (also for
+        a VMID whose container does not exist yet: a template whose network is wrong).
+        """
+        if ip is None:
+            self.guest_ips.pop(vmid, None)
+        else:
+            self.guest_ips[vmid] = ip
+        ct = self.containers.get(vmid)
+        if ct is not None and ct.running:
+            ct.ip = ip or self.ip_for(vmid)
 
     def set_app_port(self, vmid: int, port: int) -> None:
         """The port of the container's loopback app, from its next start on."""

@@ -47,6 +47,8 @@ class TenantPublic(BaseModel):
     owner_user_id: UUID | None
     vmid: int | None
     ip_address: str | None
+    # What the container reported when it differs from the pinned `ip_address` (not followed).
+    reported_ip_address: str | None = None
     ram_mb: int
     cores: int
     step: str | None
