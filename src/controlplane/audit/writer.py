@@ -63,6 +63,11 @@ class AuditLog:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()  # clear while the writer holds an uncommitted batch
         self._idle.set()
+        # One batch in the database at a time, in the order they were taken from the queue:
+        # otherwise a flush could commit later entries before the writer's batch, and the
+        # log's ids would not follow the order of events. (asyncio.Lock is FIFO, and taking
+        # a batch and asking for the lock happen with no await in between.)
+        self._writing = asyncio.Lock()
         self.dropped = 0
 
     @property
@@ -128,6 +133,10 @@ class AuditLog:
     async def _write(self, batch: list[AuditEntry]) -> None:
         if not batch:
             return
+        async with self._writing:
+            await self._insert(batch)
+
+    async def _insert(self, batch: list[AuditEntry]) -> None:
         await self._db.execute(
             INSERT,
             {
