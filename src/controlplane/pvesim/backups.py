@@ -327,11 +327,24 @@ async def _backup_one(
         )
         task.log.append(f"INFO: creating vzdump archive '{volid}'")
     finally:
-        if ct.config.get("lock") == "backup":
-            ct.config.pop("lock", None)
+        _release_backup_lock(sim, ct)
         if mode == "stop" and was_running and not ct.running and sim.containers.get(vmid) is ct:
             task.log.append("INFO: restarting vm")
             await sim.container_started(ct)
+
+
+def _release_backup_lock(sim: Simulator, ct: Container) -> None:
+    """The guest's 'backup' lock goes at the end; the stuck-lock fault keeps it a while, as
+    after a vzdump that was killed (only ``pct unlock`` clears those on a real node)."""
+
+    def release() -> None:
+        if ct.config.get("lock") == "backup":
+            ct.config.pop("lock", None)
+
+    if sim.faults.stuck_lock_seconds > 0:
+        sim.later(sim.faults.stuck_lock_seconds, release)
+    else:
+        release()
 
 
 # -- POST /nodes/{node}/lxc (restore) ----------------------------------------------------

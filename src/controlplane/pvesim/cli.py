@@ -156,7 +156,9 @@ def pve_sim(
         typer.Option(
             envvar="PVESIM_TASK_TIME",
             help="Task durations in seconds, e.g. vzclone=2,vzstart=0.5 (types: vzclone, "
-            "vzstart, vzstop, vzshutdown, vzreboot, vzdestroy, vztemplate)",
+            "vzstart, vzstop, vzshutdown, vzreboot, vzdestroy, vztemplate, vzsnapshot, "
+            "vzdelsnapshot, vzrollback, vzdump, vzrestore, imgdel, resize, vzmigrate; "
+            "vzdump_per_gib, vzrestore_per_gib, vzmigrate_per_gib add time per GiB of disk)",
         ),
     ] = "",
     loopback_ips: Annotated[

@@ -34,7 +34,7 @@ class Faults:
     task_failure_rate: float = 0.0  # share of tasks that end with an error exit status
     task_warning_rate: float = 0.0  # share of tasks that end with "WARNINGS: 1"
     ssh_failure_rate: float = 0.0  # share of pct exec commands that exit 1
-    stuck_lock_seconds: float = 0.0  # a clone's source 'disk' lock outlives the task
+    stuck_lock_seconds: float = 0.0  # a clone's 'disk' / a backup's 'backup' lock outlives it
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply a partial update; ``ValueError`` names the first bad key or value."""

@@ -462,8 +462,19 @@ class Simulator:
                     "app_port": self._app_port_of(c),
                     "config": dict(c.config),
                     "commands": list(c.commands),
+                    "snapshots": sorted(c.snapshots),
                 }
                 for c in sorted(self.containers.values(), key=lambda c: c.vmid)
+            ],
+            "backups": [
+                {
+                    "volid": b.volid,
+                    "node": b.node,
+                    "vmid": b.vmid,
+                    "size": b.size,
+                    "protected": b.protected,
+                }
+                for _key, b in sorted(self.backups.items(), key=lambda kv: kv[0])
             ],
             "tasks": [
                 {
