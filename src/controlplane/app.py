@@ -1,8 +1,9 @@
-"""The composition root: builds the ASGI app, its middleware and its lifespan.
+"""The ASGI app: its routers, its middleware, and a lifespan that enters the composition root.
 
-Nothing connects at import time. `create_app(settings)` returns an app whose lifespan opens
-the pool, applies migrations, starts the background services, and closes everything in
-reverse order on shutdown.
+Nothing connects at import time. `create_app(settings)` returns an app whose lifespan runs
+`runtime.bootstrap` (pool, migrations, background services; closed in reverse on shutdown)
+and keeps the services it yields in `app.state.cp`, where the dependencies in `deps.py`
+find them.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
 from controlplane.db.gateway import Unavailable as DatabaseUnavailable
 from controlplane.health import router as health_router
-from controlplane.metrics import install_metrics
+from controlplane.metrics import Metrics
+from controlplane.metrics.routes import install_metrics
 from controlplane.nodes.routes import router as nodes_router
 from controlplane.portal.site import install_portal
 from controlplane.projects.routes import router as projects_router
 from controlplane.provisioner.routes import router as orphans_router
-from controlplane.runtime import Runtime
+from controlplane.runtime import Overrides, bootstrap
 from controlplane.sso.routes import router as sso_router
 from controlplane.tenants.routes import router as tenants_router
 from controlplane.users.routes import router as users_router
@@ -53,19 +55,22 @@ from controlplane.wireguard.routes import router as wireguard_router
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
-    """Build the app. `database_url` overrides the settings (tests, the demo)."""
+def create_app(
+    settings: Settings, *, database_url: str | None = None, overrides: Overrides | None = None
+) -> FastAPI:
+    """Build the app. `database_url` overrides the settings (tests, the demo); `overrides`
+    replaces services (tests)."""
+    # Built here, not in the lifespan: the HTTP middleware needs it when the app is built.
+    metrics = (overrides or {}).get("metrics") or Metrics()
+    given: Overrides = {**(overrides or {}), "metrics": metrics}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings, database_url=database_url)
-        await runtime.start(serve_api=True)
-        app.state.cp = runtime.state
-        app.state.runtime = runtime
-        try:
+        async with bootstrap(
+            settings, serve_api=True, overrides=given, database_url=database_url
+        ) as services:
+            app.state.cp = services
             yield
-        finally:
-            await runtime.stop()
 
     app = FastAPI(
         title="Control plane for LXC on Proxmox VE",
@@ -131,5 +136,6 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     # Last, so outermost: /metrics, and request counts/latencies of every answer.
-    install_metrics(app)
+    install_metrics(app, metrics)
+    app.state.metrics = metrics
     return app

@@ -1,7 +1,9 @@
 """FastAPI dependencies: `Annotated` aliases for what handlers need.
 
-Handlers take `db: DbDep`, `actor: AdminDep` and so on; nothing here creates a resource, it
-only hands out what the lifespan built (`request.app.state.cp`).
+Handlers take `db: DbDep`, `proxmox: ProxmoxDep`, `actor: AdminDep` and so on, one alias
+per service; nothing here creates a resource, it only hands out the `Services` the
+composition root built (`request.app.state.cp`). An integration that is not configured
+comes as `None`.
 """
 
 from __future__ import annotations
@@ -15,22 +17,30 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controlplane.audit.writer import AuditEntry, AuditLog
 from controlplane.auth.tokens import TokenError, decode_access_token
+from controlplane.billing.stripe_api import StripeGateway
+from controlplane.caddy.routes import CaddyRoutes
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database
-from controlplane.state import AppState
+from controlplane.metrics.registry import Metrics
+from controlplane.nodes.registry import ProxmoxRegistry
+from controlplane.nodes.service import NodeVerifier
+from controlplane.provisioner.worker import Worker
+from controlplane.sso.keys import SigningKeys
+from controlplane.state import Services
 from controlplane.web.errors import Forbidden, Unauthorized
+from controlplane.wireguard.sync import PeerSyncer
 
 _bearer = HTTPBearer(auto_error=False, description="The admin API token (API_TOKEN)")
 WWW_AUTH = {"WWW-Authenticate": 'Bearer realm="controlplane"'}
 
 
-async def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.cp
+async def get_state(request: Request) -> Services:
+    state: Services = request.app.state.cp
     return state
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+StateDep = Annotated[Services, Depends(get_state)]
 
 
 async def get_db(state: StateDep) -> Database:
@@ -45,9 +55,54 @@ async def get_sealer(state: StateDep) -> Sealer:
     return state.sealer
 
 
+async def get_audit_log(state: StateDep) -> AuditLog:
+    return state.audit
+
+
+async def get_metrics(state: StateDep) -> Metrics:
+    return state.metrics
+
+
+async def get_signing_keys(state: StateDep) -> SigningKeys:
+    return state.signing_keys
+
+
+async def get_proxmox(state: StateDep) -> ProxmoxRegistry:
+    return state.proxmox
+
+
+async def get_node_verifier(state: StateDep) -> NodeVerifier:
+    return state.node_verifier
+
+
+async def get_route_hook(state: StateDep) -> CaddyRoutes | None:
+    return state.route_hook
+
+
+async def get_wireguard_sync(state: StateDep) -> PeerSyncer | None:
+    return state.wireguard_sync
+
+
+async def get_stripe_gateway(state: StateDep) -> StripeGateway | None:
+    return state.stripe_gateway
+
+
+async def get_worker(state: StateDep) -> Worker | None:
+    return state.worker
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SealerDep = Annotated[Sealer, Depends(get_sealer)]
+AuditLogDep = Annotated[AuditLog, Depends(get_audit_log)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+SigningKeysDep = Annotated[SigningKeys, Depends(get_signing_keys)]
+ProxmoxDep = Annotated[ProxmoxRegistry, Depends(get_proxmox)]
+NodeVerifierDep = Annotated[NodeVerifier, Depends(get_node_verifier)]
+RouteHookDep = Annotated[CaddyRoutes | None, Depends(get_route_hook)]
+WireGuardSyncDep = Annotated[PeerSyncer | None, Depends(get_wireguard_sync)]
+StripeGatewayDep = Annotated[StripeGateway | None, Depends(get_stripe_gateway)]
+WorkerDep = Annotated[Worker | None, Depends(get_worker)]
 
 
 @dataclass(frozen=True)

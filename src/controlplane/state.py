@@ -1,21 +1,44 @@
-"""What the composition root builds once per process and the request handlers share."""
+"""The services one process runs, built once by the composition root (`runtime.bootstrap`).
+
+Frozen and typed: a handler or a test reads `services.proxmox`, never a string key, and
+nothing replaces a service after start-up (tests pass `overrides` to `bootstrap` instead).
+An integration that is not configured is `None`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from controlplane.audit.writer import AuditLog
+from controlplane.auth.passwords import Hasher
+from controlplane.billing.stripe_api import StripeGateway
+from controlplane.caddy.routes import CaddyRoutes
+from controlplane.caddy.sync import RouteReconciler
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database
+from controlplane.metrics.registry import Metrics
+from controlplane.nodes.registry import ProxmoxRegistry
+from controlplane.nodes.service import NodeVerifier
+from controlplane.provisioner.worker import Worker
+from controlplane.sso.keys import SigningKeys
+from controlplane.wireguard.sync import PeerSyncer
 
 
-@dataclass
-class AppState:
+@dataclass(frozen=True)
+class Services:
     settings: Settings
     db: Database
     sealer: Sealer
     audit: AuditLog
-    # Filled by later wiring (Proxmox client registry, workers, integrations).
-    extras: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics
+    password_hasher: Hasher
+    signing_keys: SigningKeys
+    proxmox: ProxmoxRegistry
+    node_verifier: NodeVerifier
+    # Caddy (CADDY_ADMIN_URL): the route hook the provisioner calls, and its reconciler.
+    route_hook: CaddyRoutes | None = None
+    caddy_reconciler: RouteReconciler | None = None
+    wireguard_sync: PeerSyncer | None = None  # WG_HUB_PUBLIC_KEY + WG_ENDPOINT
+    stripe_gateway: StripeGateway | None = None  # billing enabled, in a process serving the API
+    worker: Worker | None = None  # unless an API process runs with RUN_WORKERS=false

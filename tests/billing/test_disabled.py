@@ -37,7 +37,7 @@ async def test_billing_routes_say_billing_is_not_enabled(
     r = await create_tenant(client, ada, "three")
     assert r.status_code == 402
     assert r.json()["error"]["message"] == "the free tier allows 2 tenants; you have 2"
-    assert "stripe_gateway" not in app.state.cp.extras
+    assert app.state.cp.stripe_gateway is None
 
 
 async def test_openapi_documents_billing(client: httpx.AsyncClient) -> None:

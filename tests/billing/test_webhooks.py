@@ -11,9 +11,7 @@ from typing import Any
 
 import httpx
 
-from controlplane.billing.stripe_api import GATEWAY_KEY
-from controlplane.billing.sweep import start_hook, sweep_once
-from controlplane.state import AppState
+from controlplane.billing.sweep import billing_sweeper, stripe_gateway, sweep_once
 from tests.billing.conftest import (
     WHSEC,
     checkout,
@@ -335,14 +333,16 @@ async def test_the_sweep_runs_in_the_background(
     await set_status(app, r.json()["id"], "active")  # the provisioner finishes
 
     fast = state.settings.model_copy(update={"billing_sweep_seconds": 0.05})
-    sweeping = AppState(settings=fast, db=state.db, sealer=state.sealer, audit=state.audit)
-    stop = await start_hook(sweeping, False)  # a worker process: the sweep, no API client
-    assert stop is not None and GATEWAY_KEY not in sweeping.extras
+    # A worker process: the sweep, no API client.
+    assert stripe_gateway(fast, serve_api=False) is None
+    sweeper = billing_sweeper(fast, state.db, state.audit, serve_api=False)
+    assert sweeper is not None
+    sweeper.start()
     try:
         for _ in range(100):
             if (await statuses(app, ada))["late"] != ("active", None):
                 break
             await asyncio.sleep(0.05)
     finally:
-        await stop()
+        await sweeper.stop()
     assert (await statuses(app, ada))["late"] == ("suspending", "billing")

@@ -91,7 +91,7 @@ async def test_app_reconciles_at_start_and_heals_a_wiped_caddy(
 
     async with application.router.lifespan_context(application):
         state = application.state.cp
-        assert isinstance(state.extras["route_hook"], CaddyRoutes)
+        assert isinstance(state.route_hook, CaddyRoutes)
         await eventually(lambda: _status(web, "acme", 200))
         assert (await web("acme")).text.startswith("hello from acme")
         assert (await web("paused")).status_code == 503
@@ -109,7 +109,8 @@ async def test_app_reconciles_at_start_and_heals_a_wiped_caddy(
         current = [r["@id"] for r in await our_routes(caddy)]
         assert current.count(route_id(acme)) == 1 and route_id(paused) not in current
 
-    assert "route_hook" not in application.state.cp.extras
+    # Stopped with the app: the route hook's HTTP client is closed.
+    assert application.state.cp.route_hook._http.is_closed
 
 
 async def _status(web, subdomain: str, status: int) -> bool:  # type: ignore[no-untyped-def]
@@ -132,7 +133,7 @@ async def test_caddy_down_is_logged_and_never_stops_the_app(
     application = create_app(settings)
     with caplog.at_level(logging.WARNING, logger="controlplane.caddy.sync"):
         async with application.router.lifespan_context(application):
-            reconciler = application.state.cp.extras["caddy_reconciler"]
+            reconciler = application.state.cp.caddy_reconciler
             await eventually(lambda: _passes(reconciler, 3))
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -146,5 +147,5 @@ async def _passes(reconciler: object, n: int) -> bool:
 
 
 async def test_without_caddy_admin_url_nothing_runs(app: object) -> None:
-    assert "route_hook" not in app.state.cp.extras  # type: ignore[attr-defined]
-    assert "caddy_reconciler" not in app.state.cp.extras  # type: ignore[attr-defined]
+    assert app.state.cp.route_hook is None  # type: ignore[attr-defined]
+    assert app.state.cp.caddy_reconciler is None  # type: ignore[attr-defined]

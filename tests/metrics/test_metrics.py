@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controlplane.audit.writer import AuditEntry, AuditLog
 from controlplane.config import Settings
-from controlplane.metrics import metrics_of, proxmox_call, proxmox_outcome
+from controlplane.metrics import proxmox_call, proxmox_outcome
 from controlplane.proxmox import ProxmoxLockedError, ProxmoxTaskTimeoutError
 from tests.auth.conftest import bearer, login, register, user_settings
 from tests.conftest import ADMIN_TOKEN, SimHandle
@@ -152,20 +152,29 @@ async def test_tenants_by_status_and_the_work_queue_in_one_query(
     assert value(moved, "controlplane_worker_leases_expired") == 0
 
 
-async def test_audit_queue_depth_and_drops(client: httpx.AsyncClient, app: Any) -> None:
-    state = app.state.cp
-    got = await scrape(client)
-    assert value(got, "controlplane_audit_dropped_total") == 0
-    assert ("controlplane_audit_queue_depth", frozenset()) in got
+async def test_audit_queue_depth_and_drops(database_url: str) -> None:
+    from controlplane.app import create_app
+    from controlplane.db import Database
+
     # A writer that is not running and holds two entries: the third and fourth are dropped.
-    stalled = AuditLog(state.db, max_queue=2)
-    real, state.audit = state.audit, stalled
+    db = await Database.connect(database_url, min_size=1, max_size=1)
+    stalled = AuditLog(db, max_queue=2)
+    application = create_app(
+        user_settings(database_url, metrics_token=METRICS_TOKEN), overrides={"audit": stalled}
+    )
     try:
-        for i in range(4):
-            stalled.record(AuditEntry(actor="test", action=f"a{i}", target_type="t"))
-        got = await scrape(client)
+        async with application.router.lifespan_context(application):
+            assert application.state.cp.audit is stalled
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                got = await scrape(client)
+                assert value(got, "controlplane_audit_dropped_total") == 0
+                assert ("controlplane_audit_queue_depth", frozenset()) in got
+                for i in range(4):
+                    stalled.record(AuditEntry(actor="test", action=f"a{i}", target_type="t"))
+                got = await scrape(client)
     finally:
-        state.audit = real
+        await db.close()
     assert value(got, "controlplane_audit_queue_depth") == 2
     assert value(got, "controlplane_audit_dropped_total") == 2
 
@@ -269,7 +278,7 @@ async def test_steps_and_proxmox_calls_are_recorded(
     live: tuple[Any, httpx.AsyncClient], pve_sim: SimHandle
 ) -> None:
     app, http = live
-    assert metrics_of(app.state.cp.extras) is app.state.metrics
+    assert app.state.cp.metrics is app.state.metrics
     r = await http.post("/api/v1/tenants", json={"subdomain": "acme"})
     assert r.status_code == 202, r.text
     tenant = await _until(http, r.json()["id"], "active")

@@ -333,10 +333,10 @@ def fuzz_target(database_url: str, **overrides: Any) -> Iterator[tuple[Any, Worl
     asyncio.run(_set_tiers(database_url))
     try:
         with simulator() as sim:
-            app = create_app(settings)
+            verifier = hermetic_verifier(sim.url, verify_node)
+            app = create_app(settings, overrides={"node_verifier": verifier})
             try:
                 with asgi.get_client(app) as client:  # starts the lifespan
-                    app.state.cp.extras["node_verifier"] = hermetic_verifier(sim.url, verify_node)
                     world = seed_world(client, sim, ADMIN_TOKEN)
                 yield app, world
             finally:

@@ -58,14 +58,17 @@ class Plane:
         return all(r["allocated_ram_mb"] == r["used"] for r in rows)
 
 
-def make_worker(app: Any, *, concurrency: int = 10, lease: float = 5.0) -> Worker:
+def make_worker(
+    app: Any, *, concurrency: int = 10, lease: float = 5.0, route_hook: Any = None
+) -> Worker:
+    """A worker on the app's services; `route_hook` replaces the app's (Caddy) hook."""
     state = app.state.cp
     ctx = StepContext(
         db=state.db,
-        registry=state.extras["proxmox_registry"],
+        registry=state.proxmox,
         sealer=state.sealer,
         owner=Worker.make_owner(),
-        extras=state.extras,
+        route_hook=route_hook or state.route_hook,
         addresses=AddressPolicy.from_settings(state.settings),
         task_timeout=30.0,
     )

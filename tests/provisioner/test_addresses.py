@@ -15,7 +15,7 @@ import pytest
 
 from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.provisioner.status import poll_once
-from tests.provisioner.conftest import Plane
+from tests.provisioner.conftest import Plane, make_worker
 
 
 class RecordingRoutes:
@@ -55,7 +55,7 @@ async def _health_path(plane: Plane) -> None:
 async def test_a_changed_report_after_resume_is_not_followed(plane: Plane) -> None:
     """The issue's attack: after a suspend/resume the container reports 127.0.0.5."""
     hook = RecordingRoutes()
-    plane.app.state.cp.extras["route_hook"] = hook
+    plane.worker = make_worker(plane.app, route_hook=hook)
     await _health_path(plane)
     t = await plane.create("acme")
     await plane.worker.run_until_idle()
@@ -100,7 +100,7 @@ async def test_first_address_outside_the_rules_fails_provisioning(
     plane: Plane, reported: str, why: str
 ) -> None:
     hook = RecordingRoutes()
-    plane.app.state.cp.extras["route_hook"] = hook
+    plane.worker = make_worker(plane.app, route_hook=hook)
     t = await plane.create("bad")
     plane.sim.sim.set_guest_address(t["vmid"], reported)  # type: ignore[attr-defined]
     await plane.worker.run_until_idle()

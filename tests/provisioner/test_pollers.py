@@ -13,7 +13,7 @@ from tests.provisioner.test_crash_safety import spawn_worker
 
 
 async def test_node_goes_offline_after_repeated_failures_and_back(plane: Plane) -> None:
-    registry = plane.app.state.cp.extras["proxmox_registry"]
+    registry = plane.app.state.cp.proxmox
     plane.sim.sim.faults.update({"http_5xx_rate": 1.0})  # type: ignore[attr-defined]
     for n in range(OFFLINE_AFTER):
         assert await poll_due_nodes(plane.db, registry, period=0) == 2

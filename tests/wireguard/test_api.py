@@ -344,7 +344,7 @@ async def test_disabled_wireguard_answers_404(database_url: str, tmp_path: Path)
 
     application = create_app(make_settings(database_url))
     async with application.router.lifespan_context(application):
-        assert "wireguard_sync" not in application.state.cp.extras
+        assert application.state.cp.wireguard_sync is None
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as anon:
             assert (await anon.get(PEERS)).status_code == 401  # the token is checked first

@@ -168,7 +168,7 @@ async def test_hub_drift_is_repaired(lab: Lab, hub_app: object) -> None:
         db = hub_app.state.cp.db  # type: ignore[attr-defined]
         await db.execute("UPDATE wireguard_peers SET enabled = false")
         await eventually(lambda: _gone(lab, key), timeout=5)
-    syncer = hub_app.state.cp.extras["wireguard_sync"]  # type: ignore[attr-defined]
+    syncer = hub_app.state.cp.wireguard_sync  # type: ignore[attr-defined]
     assert syncer.last_error is None
 
 

@@ -67,11 +67,8 @@ UserActorDep = Annotated[Actor, Depends(user_actor)]
 
 
 async def get_hasher(state: StateDep) -> Hasher:
-    """The process's password hasher (built on first use, kept in the app state)."""
-    hasher = state.extras.get("password_hasher")
-    if hasher is None:
-        hasher = state.extras["password_hasher"] = Hasher.from_settings(state.settings)
-    return hasher  # type: ignore[no-any-return]
+    """The process's password hasher (built by the composition root)."""
+    return state.password_hasher
 
 
 HasherDep = Annotated[Hasher, Depends(get_hasher)]

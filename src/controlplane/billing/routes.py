@@ -20,13 +20,12 @@ from controlplane.billing.schemas import (
     WebhookResult,
 )
 from controlplane.billing.stripe_api import (
-    GATEWAY_KEY,
     StripeGateway,
     StripeRefused,
     StripeUnavailable,
 )
 from controlplane.deps import Actor, AuditDep, DbDep, SettingsDep, StateDep
-from controlplane.state import AppState
+from controlplane.state import Services
 from controlplane.web.errors import ApiError, BadRequest, ServiceUnavailable, error_responses
 
 router = APIRouter(tags=["billing"])
@@ -34,8 +33,8 @@ DISABLED = "billing is not enabled (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SEC
 STRIPE_ACTOR = Actor(kind="system", label="stripe")
 
 
-def _enabled(state: AppState) -> StripeGateway:
-    gateway: StripeGateway | None = state.extras.get(GATEWAY_KEY)
+def _enabled(state: Services) -> StripeGateway:
+    gateway = state.stripe_gateway
     if not state.settings.billing_enabled or gateway is None:
         raise ServiceUnavailable(DISABLED)
     return gateway

@@ -20,8 +20,6 @@ from controlplane.config import Settings
 
 log = logging.getLogger(__name__)
 
-GATEWAY_KEY = "stripe_gateway"  # where the start hook keeps the gateway in `state.extras`
-
 
 class BillingError(Exception):
     """Base of the billing adapter's exceptions."""

@@ -1,4 +1,4 @@
-"""The billing start hook, and the periodic sweep that makes holds follow the clock.
+"""The billing factories, and the periodic sweep that makes holds follow the clock.
 
 A webhook applies its effects at once, but some changes need no event: a grace period runs
 out, a tenant that was provisioning while its owner went on hold becomes active, a tenant
@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 
 from controlplane.audit.writer import AuditEntry, AuditLog
 from controlplane.billing.holds import Effects, enforce
 from controlplane.billing.standing import grace_seconds
-from controlplane.billing.stripe_api import GATEWAY_KEY, StripeGateway
+from controlplane.billing.stripe_api import StripeGateway
 from controlplane.config import Settings
 from controlplane.db import Database, DatabaseError, Executor, load_queries
 from controlplane.periodic import Periodic
-from controlplane.state import AppState
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.billing")
@@ -76,25 +74,19 @@ class Sweeper:
         await self._periodic.stop()
 
 
-async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable[None]] | None:
-    """Runtime start hook: enabled by STRIPE_SECRET_KEY + STRIPE_WEBHOOK_SECRET."""
-    settings = state.settings
+def stripe_gateway(settings: Settings, *, serve_api: bool) -> StripeGateway | None:
+    """The Stripe client of a process that serves the API; None when billing is off
+    (STRIPE_SECRET_KEY + STRIPE_WEBHOOK_SECRET enable it)."""
     if not settings.billing_enabled:
         return None
-    gateway = StripeGateway.from_settings(settings) if serve_api else None
-    if gateway is not None:
-        state.extras[GATEWAY_KEY] = gateway
-    sweeper = None
-    if not serve_api or settings.run_workers:
-        sweeper = Sweeper(state.db, settings, state.audit)
-        sweeper.start()
     log.info("billing enabled", extra={"api_base": settings.stripe_api_base})
+    return StripeGateway.from_settings(settings) if serve_api else None
 
-    async def stop() -> None:
-        if sweeper is not None:
-            await sweeper.stop()
-        if gateway is not None:
-            state.extras.pop(GATEWAY_KEY, None)
-            await gateway.close()
 
-    return stop
+def billing_sweeper(
+    settings: Settings, db: Database, audit: AuditLog | None, *, serve_api: bool
+) -> Sweeper | None:
+    """The sweep (not started yet), in a process that runs the workers; else None."""
+    if not settings.billing_enabled or (serve_api and not settings.run_workers):
+        return None
+    return Sweeper(db, settings, audit)

@@ -7,22 +7,23 @@ empty config or a route edited by hand is repaired within one period. Routes of 
 being provisioned are left to the provisioner (it upserts them before the tenant turns active).
 Failures are logged and retried next period; they never stop the process.
 
-`start_hook` is wired in `runtime.start_hooks()`: with `CADDY_ADMIN_URL` set it puts a
-`CaddyRoutes` in `state.extras["route_hook"]` for the provisioner and runs the reconciler.
+With `CADDY_ADMIN_URL` set, the composition root (`runtime.bootstrap`) opens `caddy_routes`
+(the route hook the provisioner calls) before the workers and starts `route_reconciler`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
 from controlplane.caddy.routes import CaddyError, CaddyRoutes, DesiredRoute, upstream_of
+from controlplane.config import Settings
 from controlplane.db import Database, DatabaseError, load_queries
 from controlplane.periodic import Periodic
 from controlplane.provisioner.addresses import AddressPolicy
-from controlplane.state import AppState
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.caddy")
@@ -118,38 +119,36 @@ class RouteReconciler:
         await self._periodic.stop()
 
 
-async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable[None]] | None:
-    """Runtime start hook: enabled by `CADDY_ADMIN_URL`; returns the stopper."""
-    settings = state.settings
+@asynccontextmanager
+async def caddy_routes(settings: Settings) -> AsyncIterator[CaddyRoutes | None]:
+    """The route hook, on an HTTP client of its own; None without `CADDY_ADMIN_URL`."""
     if not settings.caddy_admin_url:
+        yield None
+        return
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False) as http:
+        log.info(
+            "Caddy routes enabled",
+            extra={"admin_url": settings.caddy_admin_url, "server": settings.caddy_server},
+        )
+        yield CaddyRoutes(
+            http,
+            admin_url=settings.caddy_admin_url,
+            server=settings.caddy_server,
+            base_domain=settings.base_domain,
+            listen=settings.caddy_listen,
+            automatic_https=settings.caddy_automatic_https,
+        )
+
+
+def route_reconciler(
+    settings: Settings, db: Database, routes: CaddyRoutes | None
+) -> RouteReconciler | None:
+    """The reconciler of `routes` (not started yet); None without a route hook."""
+    if routes is None:
         return None
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False)
-    routes = CaddyRoutes(
-        http,
-        admin_url=settings.caddy_admin_url,
-        server=settings.caddy_server,
-        base_domain=settings.base_domain,
-        listen=settings.caddy_listen,
-        automatic_https=settings.caddy_automatic_https,
-    )
-    state.extras["route_hook"] = routes
-    reconciler = RouteReconciler(
-        state.db,
+    return RouteReconciler(
+        db,
         routes,
         interval=settings.caddy_reconcile_seconds,
         addresses=AddressPolicy.from_settings(settings),
     )
-    state.extras["caddy_reconciler"] = reconciler
-    reconciler.start()
-    log.info(
-        "Caddy routes enabled",
-        extra={"admin_url": settings.caddy_admin_url, "server": settings.caddy_server},
-    )
-
-    async def stop() -> None:
-        await reconciler.stop()
-        state.extras.pop("route_hook", None)
-        state.extras.pop("caddy_reconciler", None)
-        await http.aclose()
-
-    return stop

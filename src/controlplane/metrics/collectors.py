@@ -1,23 +1,23 @@
 """Gauges read at scrape time: tenants by status, the work queue, the audit queue.
 
-The database part is one GROUP BY over tenants (`queries.sql`), run by the /metrics handler
-before it renders; the in-process parts (audit queue, worker slots) are read as they are.
+The /metrics handler calls `refresh` before it renders: the database part is one GROUP BY
+over tenants (`queries.sql`); the in-process parts (audit queue, worker slots) are read from
+the services it is given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from controlplane.audit.writer import AuditLog
 from controlplane.db import Database, load_queries
-
-if TYPE_CHECKING:
-    from controlplane.state import AppState
+from controlplane.provisioner.worker import Worker
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.metrics")
@@ -37,12 +37,14 @@ DB_TIMEOUT = 2.0
 
 
 class StateCollector(Collector):
-    def __init__(self, state: Callable[[], AppState | None]) -> None:
-        self._state = state
+    def __init__(self) -> None:
         self.rows: list[dict[str, Any]] | None = None
+        self._audit: AuditLog | None = None
+        self._worker: Worker | None = None
 
-    async def refresh(self, db: Database) -> None:
+    async def refresh(self, db: Database, audit: AuditLog, worker: Worker | None) -> None:
         """Read the tenant counts; on failure the scrape goes on without them (db_up 0)."""
+        self._audit, self._worker = audit, worker
         try:
             self.rows = await asyncio.wait_for(db.fetch_all(_Q["tenant_counts"]), DB_TIMEOUT)
         except Exception as exc:
@@ -86,10 +88,9 @@ class StateCollector(Collector):
                 "Tenants still held by a lease that ran out (a dead or stuck worker)",
                 sum(r["lease_expired"] for r in rows),
             )
-        state = self._state()
-        if state is None:
+        audit = self._audit
+        if audit is None:
             return
-        audit = state.audit
         yield _gauge(
             "controlplane_audit_queue_depth",
             "Audit entries waiting to be written",
@@ -101,7 +102,7 @@ class StateCollector(Collector):
         )
         dropped.add_metric([], audit.dropped)
         yield dropped
-        worker = state.extras.get("worker")
+        worker = self._worker
         if worker is not None:
             yield _gauge(
                 "controlplane_worker_in_flight",

@@ -1,31 +1,21 @@
-"""The metrics of one app: its own `CollectorRegistry` and the functions that record into it.
+"""The metrics of one process: its own `CollectorRegistry` and the methods that record into it.
 
 Several apps live in one test process, so nothing here touches prometheus-client's global
-default registry. Code that runs inside an app (the provisioner, the Proxmox client) finds
-the app's `Metrics` in the shared extras and records through the module functions, which do
-nothing when metrics are not installed (a bare worker process, a unit test):
-
-    from controlplane import metrics
-    metrics.observe_step(ctx.extras, "provisioning", "clone", 1.8, ok=True)
-    metrics.observe_proxmox_call(ctx.extras, "pve1", "POST /nodes/{node}/lxc/{vmid}/clone", "ok")
+default registry. The composition root hands the process's `Metrics` to what it observes:
+the Proxmox client registry calls `proxmox_call_ended` after every API call, the worker
+tells a `StepTimer` (observers.py) about its steps, and the HTTP middleware records requests.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from controlplane.metrics.collectors import StateCollector
 
-if TYPE_CHECKING:
-    from controlplane.state import AppState
-
 log = logging.getLogger(__name__)
-EXTRAS_KEY = "metrics"
 
 # Request latencies: a few milliseconds (reads) to tens of seconds (a slow Proxmox check).
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -41,7 +31,6 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.state: AppState | None = None
         r = self.registry
         self.http_requests = Counter(
             "controlplane_http_requests",
@@ -88,7 +77,7 @@ class Metrics:
             registry=r,
         )
         # Tenants by status, the work queue and the audit queue, read at scrape time.
-        self.collector = StateCollector(lambda: self.state)
+        self.collector = StateCollector()
         r.register(self.collector)
 
     # -- recording ------------------------------------------------------------------------
@@ -119,53 +108,14 @@ class Metrics:
         if seconds is not None:
             self.proxmox_latency.labels(node, call).observe(seconds)
 
+    def proxmox_call_ended(
+        self, node: str, method: str, path: str, error: BaseException | None, seconds: float
+    ) -> None:
+        """One Proxmox API call ended (the registry's `NodeCallObserver`)."""
+        self.observe_proxmox_call(node, proxmox_call(method, path), proxmox_outcome(error), seconds)
+
     def observe_lease_lost(self, count: int = 1) -> None:
         self.lease_losses.inc(count)
-
-
-def metrics_of(extras: Mapping[str, Any] | None) -> Metrics | None:
-    """The app's metrics, from `AppState.extras` (or a StepContext's `extras`), if installed."""
-    if not extras:
-        return None
-    found = extras.get(EXTRAS_KEY)
-    return found if isinstance(found, Metrics) else None
-
-
-def observe_step(
-    extras: Mapping[str, Any] | None,
-    operation: str,
-    step: str,
-    seconds: float | None,
-    *,
-    ok: bool,
-    error: str | None = None,
-) -> None:
-    """One provisioning step ended: `operation` is the tenant status it worked on
-    (provisioning, suspending, resuming, deleting), `error` the exception's type name."""
-    m = metrics_of(extras)
-    if m is not None:
-        m.observe_step(operation, step, seconds, ok=ok, error=error)
-
-
-def observe_proxmox_call(
-    extras: Mapping[str, Any] | None,
-    node: str,
-    call: str,
-    outcome: str,
-    seconds: float | None = None,
-) -> None:
-    """One Proxmox API call ended. `call` is a template ("GET /nodes/{node}/lxc/{vmid}/config",
-    see `proxmox_call`), `outcome` "ok" or `proxmox_outcome(exc)`."""
-    m = metrics_of(extras)
-    if m is not None:
-        m.observe_proxmox_call(node, call, outcome, seconds)
-
-
-def observe_lease_lost(extras: Mapping[str, Any] | None, count: int = 1) -> None:
-    """A worker noticed that it no longer holds a tenant's lease."""
-    m = metrics_of(extras)
-    if m is not None:
-        m.observe_lease_lost(count)
 
 
 # -- label helpers for Proxmox calls -------------------------------------------------------

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.exposition import choose_encoder
 
 from controlplane.auth.tokens import TokenError, decode_access_token
 from controlplane.deps import WWW_AUTH, StateDep
+from controlplane.metrics.http import HttpMetricsMiddleware
 from controlplane.metrics.registry import Metrics
 from controlplane.web.errors import Forbidden, Unauthorized, error_responses
 
@@ -57,11 +58,17 @@ async def require_metrics_reader(
     summary="Metrics in the Prometheus format",
 )
 async def metrics_endpoint(request: Request, state: StateDep) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    await metrics.collector.refresh(state.db)
+    metrics = state.metrics
+    await metrics.collector.refresh(state.db, state.audit, state.worker)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(
         encoder(metrics.registry),
         media_type=None,
         headers={"Content-Type": content_type, "Cache-Control": "no-store"},
     )
+
+
+def install_metrics(app: FastAPI, metrics: Metrics) -> None:
+    """Add /metrics and the HTTP middleware (outermost: call this after the others)."""
+    app.include_router(router)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)

@@ -1,22 +1,26 @@
-"""Start-up wiring for Proxmox: the client registry, the credential check, the node poller."""
+"""Factories for Proxmox: the client registry (observed by the metrics) and the node poller."""
 
 from __future__ import annotations
 
-from controlplane.nodes.poller import start_node_poller
-from controlplane.nodes.registry import ProxmoxRegistry
-from controlplane.nodes.verifier import verify_node
-from controlplane.runtime import Stopper
-from controlplane.state import AppState
+from controlplane.config import Settings
+from controlplane.crypto import Sealer
+from controlplane.db import Database
+from controlplane.nodes.poller import poll_due_nodes
+from controlplane.nodes.registry import NodeCallObserver, ProxmoxRegistry
+from controlplane.periodic import Periodic
 
 
-async def start_proxmox(state: AppState, serve_api: bool) -> Stopper:
-    registry = ProxmoxRegistry(state.sealer)
-    state.extras["proxmox_registry"] = registry
-    state.extras["node_verifier"] = verify_node
-    stop_poller = await start_node_poller(state.db, registry, state.settings.node_poll_seconds)
+def proxmox_registry(sealer: Sealer, observer: NodeCallObserver | None) -> ProxmoxRegistry:
+    return ProxmoxRegistry(sealer, observer=observer)
 
-    async def stop() -> None:
-        await stop_poller()
-        await registry.close()
 
-    return stop
+def node_poller(settings: Settings, db: Database, registry: ProxmoxRegistry) -> Periodic:
+    """Not started yet. Every replica looks often (a fifth of the period, at most every
+    second when short); the CAS on `polled_at` makes sure each node is polled once per
+    period overall."""
+    period = settings.node_poll_seconds
+    return Periodic(
+        "node-poller",
+        lambda: poll_due_nodes(db, registry, period),
+        min(period, 1.0) if period < 5 else period / 5,
+    )

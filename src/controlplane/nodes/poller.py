@@ -14,7 +14,6 @@ from typing import Any
 from controlplane.db import Database, load_queries
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.verifier import templates_of
-from controlplane.periodic import Periodic
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.nodes")
@@ -61,15 +60,3 @@ async def poll_due_nodes(db: Database, registry: ProxmoxRegistry, period: float)
     nodes = await db.fetch_all(_Q["node_claim_poll"], {"period": period})
     await asyncio.gather(*(poll_node(db, registry, node) for node in nodes))
     return len(nodes)
-
-
-async def start_node_poller(db: Database, registry: ProxmoxRegistry, period: float):  # type: ignore[no-untyped-def]
-    """Every replica looks often (a fifth of the period, at most every second when short);
-    the CAS on `polled_at` makes sure each node is polled once per period overall."""
-    poller = Periodic(
-        "node-poller",
-        lambda: poll_due_nodes(db, registry, period),
-        min(period, 1.0) if period < 5 else period / 5,
-    )
-    poller.start()
-    return poller.stop

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from controlplane.deps import AdminDep, AuditDep, DbDep, StateDep
+from controlplane.deps import AdminDep, AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
 from controlplane.nodes import service
 from controlplane.nodes.schemas import NodeCreate, NodePublic, NodeUpdate
 from controlplane.web.errors import error_responses
@@ -33,9 +33,14 @@ async def list_nodes(
     responses=error_responses(400, 401, 403, 409, 422, 502),
 )
 async def create_node(
-    body: NodeCreate, state: StateDep, actor: AdminDep, audit: AuditDep, response: Response
+    body: NodeCreate,
+    state: StateDep,
+    verifier: NodeVerifierDep,
+    actor: AdminDep,
+    audit: AuditDep,
+    response: Response,
 ) -> dict[str, Any]:
-    row = await service.create_node(state.db, state.sealer, body, state.extras.get("node_verifier"))
+    row = await service.create_node(state.db, state.sealer, body, verifier)
     audit(
         actor,
         "node.create",
@@ -58,11 +63,15 @@ async def get_node(node_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
     responses=error_responses(400, 401, 403, 404, 409, 422, 502),
 )
 async def update_node(
-    node_id: UUID, body: NodeUpdate, state: StateDep, actor: AdminDep, audit: AuditDep
+    node_id: UUID,
+    body: NodeUpdate,
+    state: StateDep,
+    verifier: NodeVerifierDep,
+    proxmox: ProxmoxDep,
+    actor: AdminDep,
+    audit: AuditDep,
 ) -> dict[str, Any]:
-    row = await service.update_node(
-        state.db, state.sealer, node_id, body, state.extras.get("node_verifier")
-    )
+    row = await service.update_node(state.db, state.sealer, node_id, body, verifier)
     changed = body.model_dump(exclude_unset=True)
     audit(
         actor,
@@ -72,8 +81,7 @@ async def update_node(
         {"changed": sorted(changed)}
         | {k: v for k, v in changed.items() if k not in ("token_secret", "ssh_private_key")},
     )
-    if "proxmox_registry" in state.extras:
-        state.extras["proxmox_registry"].forget(node_id)
+    proxmox.forget(node_id)
     return service.public(row)
 
 

@@ -14,6 +14,7 @@ from controlplane.crypto import Sealer
 from controlplane.db import Database, load_queries
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.provisioner.addresses import AddressPolicy
+from controlplane.provisioner.observer import NoObserver, WorkerObserver
 from controlplane.proxmox import ProxmoxClient
 
 Q = load_queries("controlplane.provisioner")
@@ -49,9 +50,10 @@ class StepContext:
     registry: ProxmoxRegistry
     sealer: Sealer
     owner: str
-    # The shared extras of the app state: integrations (the Caddy route hook) may be wired
-    # after the workers start, so the hook is looked up at each use.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Where tenant routes go (Caddy, when configured): built before the workers, so the
+    # route step of the very first tenant already has it.
+    route_hook: RouteHook | None = None
+    observer: WorkerObserver = field(default_factory=NoObserver)
     task_timeout: float = 300.0
     # Which addresses a tenant's container may have (TENANT_NETWORKS and the fixed rules).
     addresses: AddressPolicy = field(
@@ -77,10 +79,6 @@ class StepContext:
         self.task_estimates[key] = took if previous is None else 0.7 * previous + 0.3 * took
         return status
 
-    @property
-    def route_hook(self) -> RouteHook | None:
-        return self.extras.get("route_hook")
-
     async def node(self, node_id: Any) -> dict[str, Any]:
         row = await self.db.fetch_one(Q["node_of"], {"id": node_id})
         if row is None:
@@ -91,6 +89,8 @@ class StepContext:
         return self.registry.client(node)
 
     async def set_step(self, tenant: dict[str, Any], step: str) -> None:
+        self.observer.step_done(tenant["id"])  # the previous step got this far
+        started = time.monotonic()
         if self.stopping:
             raise LostLease("shutting down: the next worker takes over from this step")
         ok = await self.db.fetch_one(
@@ -100,6 +100,7 @@ class StepContext:
         if ok is None:
             raise LostLease(f"tenant {tenant['id']} changed under us")
         tenant["step"] = step
+        self.observer.step_started(tenant, step, started)
 
     def _waiting(self, delta: int) -> None:
         self.clone_waiters += delta

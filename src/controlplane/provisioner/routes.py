@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
-from controlplane.deps import AdminDep, AuditDep, StateDep
+from controlplane.deps import AdminDep, AuditDep, ProxmoxDep, StateDep
 from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.provisioner.context import StepContext
 from controlplane.provisioner.orphans import find_orphans, remove_orphan
@@ -41,8 +41,8 @@ class OrphanList(BaseModel):
 
 
 @router.get("", response_model=OrphanList, responses=error_responses(401, 403))
-async def list_orphans(state: StateDep, _: AdminDep) -> dict[str, Any]:
-    scan = await find_orphans(state.db, state.extras["proxmox_registry"])
+async def list_orphans(state: StateDep, proxmox: ProxmoxDep, _: AdminDep) -> dict[str, Any]:
+    scan = await find_orphans(state.db, proxmox)
     return {
         "items": scan.items,
         "total": len(scan.items),
@@ -57,15 +57,16 @@ async def delete_orphan(
     node_id: UUID,
     vmid: Annotated[int, Path(ge=100, le=999_999_999)],
     state: StateDep,
+    proxmox: ProxmoxDep,
     actor: AdminDep,
     audit: AuditDep,
 ) -> Response:
     ctx = StepContext(
         db=state.db,
-        registry=state.extras["proxmox_registry"],
+        registry=proxmox,
         sealer=state.sealer,
         owner="api",
-        extras=state.extras,
+        route_hook=state.route_hook,
         addresses=AddressPolicy.from_settings(state.settings),
         task_timeout=120.0,
     )

@@ -183,6 +183,15 @@ class Worker:
                     task.cancel()
 
     async def _process(self, tenant_id: uuid.UUID) -> None:
+        try:
+            await self._work(tenant_id)
+        except asyncio.CancelledError:
+            # Not stopping: the heartbeat cancelled us because another worker has the lease.
+            self.ctx.observer.abandoned(tenant_id, lease_lost=not self._stopping)
+            raise
+        self.ctx.observer.step_done(tenant_id)  # the operation's last step, up to its swap
+
+    async def _work(self, tenant_id: uuid.UUID) -> None:
         tenant: dict[str, Any] | None = None
         try:
             tenant = await self.ctx.db.fetch_one(Q["get"], {"id": tenant_id})
@@ -221,6 +230,7 @@ class Worker:
                 )
 
     async def _failed(self, tenant: dict[str, Any], exc: Exception) -> None:
+        self.ctx.observer.step_failed(tenant, exc)
         step = tenant.get("step") or "unknown"
         message = f"{step}: {type(exc).__name__}: {exc}"[:1000]
         # A failed Proxmox task is worth a few more tries (the step looks again first);

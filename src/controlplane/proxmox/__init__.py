@@ -1,6 +1,6 @@
 """Async Proxmox VE API client: tokens, TLS pinning, typed errors, tasks."""
 
-from .client import ProxmoxClient
+from .client import CallObserver, ProxmoxClient
 from .errors import (
     ProxmoxAlreadyExistsError,
     ProxmoxAlreadyRunningError,
@@ -21,6 +21,7 @@ from .tls import make_http_client, normalize_fingerprint
 from .upid import Upid, parse_upid, task_succeeded
 
 __all__ = [
+    "CallObserver",
     "ProxmoxAlreadyExistsError",
     "ProxmoxAlreadyRunningError",
     "ProxmoxAuthError",

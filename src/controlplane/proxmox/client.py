@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -71,6 +72,15 @@ def _rrd_points(items: Any) -> list[dict[str, Any]]:
     return sorted(points, key=lambda x: x["time"])
 
 
+class CallObserver(Protocol):
+    """Told about every API call when it ends: `error` is None for a success, else what
+    the call raised (a cancelled call is not reported). Metrics count and time calls here."""
+
+    def __call__(
+        self, method: str, path: str, error: BaseException | None, seconds: float
+    ) -> None: ...
+
+
 class ProxmoxClient:
     """Calls to one Proxmox VE cluster with one API token."""
 
@@ -86,6 +96,7 @@ class ProxmoxClient:
         poll_interval: float = 0.1,
         max_poll_interval: float = 3.0,
         brisk_seconds: float = 2.0,
+        observer: CallObserver | None = None,
     ) -> None:
         base = base_url.rstrip("/")
         base = base.removesuffix("/api2/json")
@@ -99,6 +110,7 @@ class ProxmoxClient:
         self._poll_interval = poll_interval
         self._max_poll_interval = max_poll_interval
         self._brisk_seconds = brisk_seconds
+        self._observer = observer
 
     def __repr__(self) -> str:  # never show the secret
         return f"ProxmoxClient(base_url={self.base_url!r}, token_id={self.token_id!r})"
@@ -112,6 +124,28 @@ class ProxmoxClient:
         params: Mapping[str, object] | None = None,
         *,
         timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One API call (a GET perhaps sent twice), reported to the observer when it ends."""
+        if self._observer is None:
+            return await self._request(method, path, params, timeout=timeout)
+        started = time.monotonic()
+        try:
+            envelope = await self._request(method, path, params, timeout=timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._observer(method, path, exc, time.monotonic() - started)
+            raise
+        self._observer(method, path, None, time.monotonic() - started)
+        return envelope
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object] | None,
+        *,
+        timeout: float | None,
     ) -> dict[str, Any]:
         url = self._api + path
         headers = {"Authorization": self._authorization, "Accept": "application/json"}

@@ -78,6 +78,20 @@ async def signing_key(db: Database, sealer: Sealer) -> SigningKey:
     return SigningKey(kid=row["kid"], private_key=private_key, public_jwk=row["public_jwk"])
 
 
+class SigningKeys:
+    """The active signing key of this process: read (or made) on first use, then kept."""
+
+    def __init__(self, db: Database, sealer: Sealer) -> None:
+        self.db = db
+        self._sealer = sealer
+        self._active: SigningKey | None = None
+
+    async def active(self) -> SigningKey:
+        if self._active is None:
+            self._active = await signing_key(self.db, self._sealer)
+        return self._active
+
+
 async def public_keys(db: Database) -> dict[str, dict[str, Any]]:
     """Every public key by key id (empty until the first key is made)."""
     rows = await db.fetch_all(_Q["key_public_all"])

@@ -22,36 +22,32 @@ from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database, load_queries
 from controlplane.sso.keys import ALGORITHM, SigningKey, public_keys, signing_key
-from controlplane.state import AppState
+from controlplane.state import Services
 from controlplane.web.errors import Conflict, Unauthorized
 
 _Q = load_queries("controlplane.sso")
 TTL = timedelta(seconds=60)
 LEEWAY = timedelta(seconds=5)
 _REQUIRED = ["iss", "aud", "sub", "iat", "exp", "jti", "tid"]
-_CACHE = "sso_signing_key"
 
 
 def tenant_host(settings: Settings, subdomain: str) -> str:
     return f"{subdomain}.{settings.base_domain}"
 
 
-def _db(state_or_db: AppState | Database) -> Database:
-    return state_or_db.db if isinstance(state_or_db, AppState) else state_or_db
+def _db(state_or_db: Services | Database) -> Database:
+    return state_or_db.db if isinstance(state_or_db, Services) else state_or_db
 
 
-async def _signing_key(state_or_db: AppState | Database, sealer: Sealer) -> SigningKey:
-    """The active key; with the app state, opened once per process and kept there."""
-    if isinstance(state_or_db, AppState):
-        cached = state_or_db.extras.get(_CACHE)
-        if cached is None:
-            cached = state_or_db.extras[_CACHE] = await signing_key(state_or_db.db, sealer)
-        return cached  # type: ignore[no-any-return]
+async def _signing_key(state_or_db: Services | Database, sealer: Sealer) -> SigningKey:
+    """The active key; with the services, opened once per process and kept there."""
+    if isinstance(state_or_db, Services):
+        return await state_or_db.signing_keys.active()
     return await signing_key(state_or_db, sealer)
 
 
 async def issue_sso_token(
-    state_or_db: AppState | Database,
+    state_or_db: Services | Database,
     sealer: Sealer,
     settings: Settings,
     *,
@@ -87,7 +83,7 @@ async def issue_sso_token(
     }
 
 
-async def jwks(state_or_db: AppState | Database, sealer: Sealer) -> dict[str, Any]:
+async def jwks(state_or_db: Services | Database, sealer: Sealer) -> dict[str, Any]:
     """The JSON Web Key Set tenant apps verify with (makes the first key if needed)."""
     db = _db(state_or_db)
     keys = await public_keys(db)
@@ -98,7 +94,7 @@ async def jwks(state_or_db: AppState | Database, sealer: Sealer) -> dict[str, An
 
 
 async def verify_sso_token(
-    state_or_db: AppState | Database, settings: Settings, *, token: str, audience: str
+    state_or_db: Services | Database, settings: Settings, *, token: str, audience: str
 ) -> dict[str, Any]:
     """The claims of a valid token for `audience`; 401 otherwise."""
     try:
@@ -127,7 +123,7 @@ async def verify_sso_token(
 
 
 async def redeem_sso_token(
-    state_or_db: AppState | Database, settings: Settings, *, token: str, audience: str
+    state_or_db: Services | Database, settings: Settings, *, token: str, audience: str
 ) -> dict[str, Any]:
     """Verify and consume: each token once (409 the second time)."""
     claims = await verify_sso_token(state_or_db, settings, token=token, audience=audience)

@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 import psycopg
 from psycopg import sql
 
+from controlplane.config import Settings
 from controlplane.db import Database, DatabaseError, load_queries
-from controlplane.state import AppState
 from controlplane.wireguard.device import DeviceError, PeerMap, SyncResult, find_device, sync_device
 
 log = logging.getLogger(__name__)
@@ -167,25 +166,16 @@ class PeerSyncer:
         self._tasks.clear()
 
 
-async def start_hook(state: AppState, serve_api: bool) -> Callable[[], Awaitable[None]] | None:
-    """Runtime start hook: syncs `WG_INTERFACE` when WireGuard is enabled."""
-    settings = state.settings
+def peer_syncer(settings: Settings, db: Database) -> PeerSyncer | None:
+    """The syncer of `WG_INTERFACE` (not started yet); None when WireGuard is not enabled."""
     if not settings.wg_hub_public_key or not settings.wg_endpoint:
         return None
-    conninfo = state.db.pool.conninfo  # a str here; psycopg_pool also allows a callable
-    syncer = PeerSyncer(
-        state.db,
+    conninfo = db.pool.conninfo  # a str here; psycopg_pool also allows a callable
+    return PeerSyncer(
+        db,
         interface=settings.wg_interface,
         uapi_dir=settings.wg_uapi_dir,
         hub_public_key=settings.wg_hub_public_key,
         interval=settings.wg_sync_seconds,
         listen_conninfo=conninfo if isinstance(conninfo, str) else None,
     )
-    state.extras["wireguard_sync"] = syncer
-    syncer.start()
-
-    async def stop() -> None:
-        await syncer.stop()
-        state.extras.pop("wireguard_sync", None)
-
-    return stop

@@ -14,7 +14,7 @@ from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_d
 from controlplane.admin.guard import CurrentAdmin, actor_of
 from controlplane.admin.web import flash_error, redirect_after_change, render
 from controlplane.deps import AuditDep, StateDep
-from controlplane.state import AppState
+from controlplane.state import Services
 from controlplane.web.errors import ApiError
 from controlplane.wireguard import service
 from controlplane.wireguard.schemas import PeerCreate, PeerUpdate
@@ -23,7 +23,7 @@ router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _enabled(state: AppState) -> bool:
+def _enabled(state: Services) -> bool:
     try:
         service.config_of(state.settings)
     except service.WireGuardDisabled:
@@ -38,7 +38,7 @@ def _filename(name: str) -> str:
 
 async def _page(
     request: Request,
-    state: AppState,
+    state: Services,
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
@@ -98,7 +98,7 @@ async def create_peer(
 
 async def _peer_page(
     request: Request,
-    state: AppState,
+    state: Services,
     peer_id: UUID,
     *,
     values: dict[str, Any] | None = None,

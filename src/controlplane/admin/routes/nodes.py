@@ -12,7 +12,7 @@ from controlplane.admin import reads
 from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_data, validate
 from controlplane.admin.guard import CurrentAdmin, actor_of
 from controlplane.admin.web import flash_error, redirect_after_change, render
-from controlplane.deps import AuditDep, DbDep, StateDep
+from controlplane.deps import AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
 from controlplane.nodes import service
 from controlplane.nodes.schemas import NodeCreate, NodeUpdate
 from controlplane.web.errors import ApiError
@@ -71,7 +71,11 @@ async def new_node(request: Request, _: CurrentAdmin) -> Response:
 
 @router.post("/nodes")
 async def create_node(
-    request: Request, state: StateDep, session: CurrentAdmin, audit: AuditDep
+    request: Request,
+    state: StateDep,
+    verifier: NodeVerifierDep,
+    session: CurrentAdmin,
+    audit: AuditDep,
 ) -> Response:
     values = await read_form(request)
     shown = {k: v for k, v in values.items() if k not in SECRETS} | {
@@ -81,9 +85,7 @@ async def create_node(
         body = validate(
             NodeCreate, to_data(values, fields=NodeCreate.model_fields, checkboxes=CHECKBOXES)
         )
-        row = await service.create_node(
-            state.db, state.sealer, body, state.extras.get("node_verifier")
-        )
+        row = await service.create_node(state.db, state.sealer, body, verifier)
     except FormErrors as exc:
         return _form(request, node=None, values=shown, errors=exc.errors, status=exc.status)
     except ApiError as exc:
@@ -110,7 +112,13 @@ async def edit_node(node_id: UUID, request: Request, db: DbDep, _: CurrentAdmin)
 
 @router.post("/nodes/{node_id}")
 async def update_node(
-    node_id: UUID, request: Request, state: StateDep, session: CurrentAdmin, audit: AuditDep
+    node_id: UUID,
+    request: Request,
+    state: StateDep,
+    verifier: NodeVerifierDep,
+    proxmox: ProxmoxDep,
+    session: CurrentAdmin,
+    audit: AuditDep,
 ) -> Response:
     try:
         current = service.public(await service.get_node(state.db, node_id))
@@ -135,9 +143,7 @@ async def update_node(
             if k in SECRETS or v != current.get(k)
         }
         body = NodeUpdate.model_validate(changed)
-        await service.update_node(
-            state.db, state.sealer, node_id, body, state.extras.get("node_verifier")
-        )
+        await service.update_node(state.db, state.sealer, node_id, body, verifier)
     except FormErrors as exc:
         return _form(request, node=current, values=shown, errors=exc.errors, status=exc.status)
     except ApiError as exc:
@@ -150,8 +156,7 @@ async def update_node(
         node_id,
         {"changed": sorted(changed)} | {k: v for k, v in changed.items() if k not in SECRETS},
     )
-    if "proxmox_registry" in state.extras:
-        state.extras["proxmox_registry"].forget(node_id)
+    proxmox.forget(node_id)
     return redirect_after_change(request, "/admin/nodes")
 
 
