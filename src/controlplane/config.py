@@ -299,6 +299,10 @@ class AuthSettings(BaseModel):
         le=60,
         description="A rotated refresh token still rotates this many seconds after its use",
     )
+    login_account_max_failures: int = Field(
+        20, ge=1, le=100_000, description="Failed logins per account per window, any address"
+    )
+    login_account_window_s: int = Field(900, ge=10, le=86_400)
     argon2_time_cost: int = Field(3, ge=1, le=64)
     argon2_memory_kib: int = Field(65_536, ge=8, le=4_194_304)
     argon2_parallelism: int = Field(4, ge=1, le=64)
@@ -325,6 +329,9 @@ class DashboardSettings(BaseModel):
         10, ge=1, le=10_000, description="Failed logins per client address per window"
     )
     admin_login_window_s: int = Field(900, ge=10, le=86_400)
+    admin_setup_max_failures: int = Field(
+        100, ge=1, le=100_000, description="Wrong setup tokens per window, all addresses together"
+    )
 
 
 class PortalSettings(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
 from controlplane.admin.sessions import SESSION_COOKIE
@@ -242,6 +243,63 @@ async def test_failed_logins_are_rate_limited(strict_settings: Settings) -> None
         )
         r = await browser.post_json("/admin/login/options", {})
         assert r.status_code == 200
+
+
+def browser_at(app: object, address: str) -> httpx.AsyncClient:
+    """A browser whose connections come from `address`."""
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_failed_logins_count_per_ipv6_64(strict_settings: Settings) -> None:
+    # Rotating addresses inside one /64 (what one subscriber gets) does not reset the count.
+    from controlplane.app import create_app
+
+    app = create_app(strict_settings)
+    async with app.router.lifespan_context(app):
+        for host in range(1, 4):
+            async with browser_at(app, f"2001:db8:1:2::{host}") as http:
+                r = await register_first(
+                    Browser(http), SoftAuthenticator(ORIGIN, "localhost"), token="w" * 20
+                )
+                assert r.status_code == 403
+        async with browser_at(app, "2001:db8:1:2:ffff::9") as http:
+            r = await register_first(Browser(http), SoftAuthenticator(ORIGIN, "localhost"))
+            assert r.status_code == 429, r.text
+        async with browser_at(app, "2001:db8:1:3::1") as http:  # the next /64 is someone else
+            r = await register_first(Browser(http), SoftAuthenticator(ORIGIN, "localhost"))
+            assert r.status_code == 200, r.text
+
+
+async def test_wrong_setup_tokens_are_limited_overall(database_url: str) -> None:
+    # Many addresses with a few guesses each still run into one limit for the setup token.
+    from controlplane.app import create_app
+
+    app = create_app(
+        make_settings(
+            database_url,
+            setup_token=SETUP_TOKEN,
+            admin_origin=ORIGIN,
+            admin_login_max_failures=3,
+            admin_setup_max_failures=4,
+        )
+    )
+    async with app.router.lifespan_context(app):
+        for n in range(4):
+            async with browser_at(app, f"198.51.100.{n + 1}") as http:
+                r = await register_first(
+                    Browser(http), SoftAuthenticator(ORIGIN, "localhost"), token="w" * 20
+                )
+                assert r.status_code == 403
+        async with browser_at(app, "203.0.113.7") as http:
+            r = await register_first(Browser(http), SoftAuthenticator(ORIGIN, "localhost"))
+            assert r.status_code == 429, r.text
+            assert "setup token" in r.json()["error"]["message"]
+            assert 1 <= int(r.headers["retry-after"]) <= 900
+            # Passkey logins are not affected by the setup limit.
+            tab = Browser(http)
+            await tab.open("/admin/login")
+            assert (await tab.post_json("/admin/login/options", {})).status_code == 200
 
 
 async def test_too_many_started_logins_are_rate_limited(strict_settings: Settings) -> None:

@@ -57,6 +57,10 @@ async def test_signatures_are_verified(stripe_client: httpx.AsyncClient, app: An
             {"Stripe-Signature": sign(payload, timestamp=now - 301)},
             "Timestamp outside the tolerance zone",
         ),
+        (  # a signature made for later (a stolen key, a replay store): refused too
+            {"Stripe-Signature": sign(payload, timestamp=now + 3600)},
+            "s in the future (tolerance 300 s)",
+        ),
     ]
     for headers, message in cases:
         r = await stripe_client.post("/api/v1/stripe/webhook", content=payload, headers=headers)

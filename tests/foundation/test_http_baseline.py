@@ -8,11 +8,10 @@ import logging
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, terminate_backends
+from tests.conftest import ADMIN_TOKEN, make_settings, terminate_backends
 
 REQUIRED = {
     "content-security-policy",
-    "strict-transport-security",
     "x-content-type-options",
     "referrer-policy",
     "x-request-id",
@@ -22,6 +21,13 @@ REQUIRED = {
 def _check_headers(r: httpx.Response) -> None:
     missing = REQUIRED - set(r.headers)
     assert not missing, (r.request.url, r.status_code, missing)
+    # HSTS over HTTPS only: sent over plain HTTP it would be ignored at best, and pin a
+    # host that has no HTTPS at worst.
+    hsts = r.headers.get("strict-transport-security")
+    if r.request.url.scheme == "https":
+        assert hsts == "max-age=63072000; includeSubDomains", (r.request.url, hsts)
+    else:
+        assert hsts is None, (r.request.url, hsts)
     csp = r.headers["content-security-policy"]
     script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
     assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
@@ -51,6 +57,42 @@ async def test_headers_on_every_kind_of_response(
         body = r.json()
         assert set(body) == {"error", "request_id"}
         assert body["error"]["status"] == r.status_code and body["error"]["message"]
+
+
+async def test_hsts_only_over_https(app: object, database_url: str) -> None:
+    async def fetch(app: object, url: str, **headers: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=("10.9.0.1", 40000))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport) as c:
+            return await c.get(url, headers=headers)
+
+    https = await fetch(app, "https://testserver/healthz")
+    _check_headers(https)
+    assert "strict-transport-security" in https.headers
+    _check_headers(await fetch(app, "http://testserver/healthz"))
+    # X-Forwarded-Proto counts only from a trusted proxy.
+    forged = await fetch(app, "http://testserver/healthz", **{"X-Forwarded-Proto": "https"})
+    assert "strict-transport-security" not in forged.headers
+
+    from controlplane.app import create_app
+
+    proxied = create_app(make_settings(database_url, trusted_proxies="10.9.0.0/16"))
+    async with proxied.router.lifespan_context(proxied):
+        r = await fetch(proxied, "http://testserver/healthz", **{"X-Forwarded-Proto": "https"})
+        assert r.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+        r = await fetch(proxied, "http://testserver/healthz", **{"X-Forwarded-Proto": "http"})
+        assert "strict-transport-security" not in r.headers
+
+
+async def test_trailing_slash_redirect_does_not_reflect_the_host(
+    client: httpx.AsyncClient,
+) -> None:
+    # Starlette's redirect to the path without the slash was built from the Host header: a
+    # forged Host (cache poisoning, password-reset style links) became the Location.
+    r = await client.get("/api/v1/nodes/?limit=5", headers={"Host": "evil.example"})
+    assert r.status_code in (307, 308), r.text
+    assert r.headers["location"] == "/api/v1/nodes?limit=5"
+    r = await client.get("/api/v1/nodes/")
+    assert r.headers["location"] == "/api/v1/nodes"
 
 
 async def test_unexpected_error_is_a_500_in_the_common_shape(
@@ -131,7 +173,9 @@ async def test_cors_allows_only_configured_origins(client: httpx.AsyncClient) ->
     assert "access-control-allow-origin" not in bad.headers
 
 
-async def test_health_reports_database_trouble(app: object, client: httpx.AsyncClient) -> None:
+async def test_health_reports_database_trouble(
+    app: object, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     db = app.state.cp.db  # type: ignore[attr-defined]
 
@@ -139,8 +183,15 @@ async def test_health_reports_database_trouble(app: object, client: httpx.AsyncC
         raise OSError("connection refused")
 
     db.ping = broken
-    r = await client.get("/healthz")
-    assert r.status_code == 503 and "connection refused" in r.json()["reason"]
+    with caplog.at_level(logging.WARNING):
+        r = await client.get("/healthz")
+    # Anyone may call /healthz: the driver's text (hosts, users, paths) goes to the log only.
+    assert r.status_code == 503 and r.json() == {
+        "status": "unavailable",
+        "reason": "database: unavailable",
+    }
+    logged = [rec for rec in caplog.records if rec.getMessage() == "health check failed"]
+    assert logged and "connection refused" in logged[0].error  # type: ignore[attr-defined]
 
 
 async def test_admin_token_compared_exactly(client: httpx.AsyncClient) -> None:

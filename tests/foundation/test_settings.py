@@ -78,6 +78,36 @@ def test_secrets_never_show_in_repr() -> None:
     assert "a-very-long-admin-token" not in repr(s) and "0123456789abcdef" not in repr(s)
 
 
+def test_env_file_is_private_from_its_creation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No window in which the new file holds secrets but others may read it: with every way
+    # of changing a mode afterwards disabled, the file is still 0600.
+    import os
+
+    from controlplane.envfile import ensure_env
+
+    monkeypatch.setattr(Path, "chmod", lambda self, mode: None)
+    monkeypatch.setattr(os, "chmod", lambda *a, **k: None)
+    monkeypatch.setattr(os, "fchmod", lambda *a, **k: None)
+    old = os.umask(0o022)
+    try:
+        ensure_env(tmp_path / ".env", {})
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / ".env").stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_existing_env_file_is_made_private(tmp_path: Path) -> None:
+    from controlplane.envfile import ensure_env
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("LOG_LEVEL=INFO\n")
+    env_file.chmod(0o644)
+    ensure_env(env_file, {})
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+
+
 def test_init_env_generates_missing_secrets_once(tmp_path: Path) -> None:
     from controlplane.envfile import ensure_env, read_env
 

@@ -172,9 +172,10 @@ async def begin_setup(
         )
     if not await setup_needed(db):
         raise Conflict("the dashboard is already set up; log in with a passkey")
+    await ratelimit.check_setup(db, settings)
     expected = settings.setup_token.get_secret_value().encode()
     if not hmac.compare_digest(setup_token.encode(), expected):
-        await ratelimit.record(db, client_ip, ok=False)
+        await ratelimit.record_wrong_setup_token(db, client_ip)
         raise Forbidden("the setup token is wrong", field="setup_token")
     user_handle = secrets.token_bytes(32)
     options = _registration_options(

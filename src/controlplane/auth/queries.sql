@@ -67,3 +67,15 @@ WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < now() - interval '
 UPDATE users SET token_version = token_version + 1, updated_at = now()
 WHERE id = %(user_id)s
 RETURNING token_version
+
+-- name: login_failures_recent
+SELECT count(*) FROM login_failures
+WHERE email = %(email)s AND at > now() - make_interval(secs => %(window)s)
+
+-- name: login_failure_record
+INSERT INTO login_failures (email) VALUES (%(email)s)
+
+-- name: login_failures_prune
+-- Failures older than any window are useless: drop a bounded batch.
+DELETE FROM login_failures
+WHERE id IN (SELECT id FROM login_failures WHERE at < now() - interval '1 day' LIMIT 500)

@@ -112,14 +112,31 @@ async def register(
 async def login(
     db: Executor, hasher: Hasher, settings: Settings, *, email: str, password: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The user row and a new token pair; wrong e-mail and wrong password look the same."""
+    """The user row and a new token pair; wrong e-mail and wrong password look the same.
+
+    An account (an e-mail address, known or not) that failed `login_account_max_failures`
+    times within `login_account_window_s` gets the wrong-password answer, after the same
+    work, whatever the password: guesses spread over many addresses gain nothing, and the
+    answer does not tell that the limit was reached.
+    """
     row = await users.user_for_login(db, email)
+    user_id = row["id"] if row is not None else None
+    recent = await db.fetch_val(
+        _Q["login_failures_recent"], {"email": email, "window": settings.login_account_window_s}
+    )
+    if recent >= settings.login_account_max_failures:
+        await hasher.verify_dummy(password)
+        raise LoginRefused(
+            "wrong e-mail or password", status=401, user_id=user_id, reason="account_throttled"
+        )
     if row is None:
         await hasher.verify_dummy(password)
+        await db.execute(_Q["login_failure_record"], {"email": email})
         raise LoginRefused(
             "wrong e-mail or password", status=401, user_id=None, reason="unknown_email"
         )
     if not await hasher.verify(row["password_hash"], password):
+        await db.execute(_Q["login_failure_record"], {"email": email})
         raise LoginRefused(
             "wrong e-mail or password", status=401, user_id=row["id"], reason="wrong_password"
         )
@@ -134,6 +151,7 @@ async def login(
         await users.record_login(tx, row["id"])
         pair = await _issue(tx, settings, user_id=row["id"], version=row["token_version"])
     await db.execute(_Q["refresh_prune"])
+    await db.execute(_Q["login_failures_prune"])
     return row, pair
 
 

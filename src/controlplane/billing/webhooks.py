@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,15 @@ class Outcome:
     effects: Effects | None = None
 
 
+def _signed_at(header: str) -> int:
+    """The `t=` of a header the SDK has accepted (so it is there and an integer)."""
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            return int(value)
+    raise BadEvent("invalid Stripe-Signature: no timestamp")
+
+
 def verify(payload: bytes, header: str | None, secret: str) -> dict[str, Any]:
     if not header:
         raise BadEvent("missing Stripe-Signature header")
@@ -64,6 +74,14 @@ def verify(payload: bytes, header: str | None, secret: str) -> dict[str, Any]:
         stripe.WebhookSignature.verify_header(text, header, secret, TOLERANCE_S)
     except stripe.SignatureVerificationError as exc:
         raise BadEvent(f"invalid Stripe-Signature: {exc.user_message or exc}") from None
+    # The SDK refuses only timestamps too far in the past; one too far ahead would stay
+    # valid (replayable) until long after it was made.
+    ahead = _signed_at(header) - int(time.time())
+    if ahead > TOLERANCE_S:
+        raise BadEvent(
+            f"invalid Stripe-Signature: the signature's timestamp is {ahead} s in the future"
+            f" (tolerance {TOLERANCE_S} s)"
+        )
     try:
         event = json.loads(text)
     except ValueError:

@@ -5,6 +5,9 @@ from an address in TRUSTED_PROXIES. Then the header is read from the right: each
 appends the address it saw, so the right-most address that is not one of our proxies is
 the client (everything left of it was written by the client and may be forged). The
 result lands in `request.state.client_ip`, which the audit writer and the rate limits read.
+
+Likewise `request.state.https` says whether the client's request came over HTTPS: the
+connection's own scheme, or `X-Forwarded-Proto` as the nearest trusted proxy set it.
 """
 
 from __future__ import annotations
@@ -60,8 +63,29 @@ def resolve_client_ip(
     return str(client)
 
 
+def resolve_https(
+    scheme: str, peer: str | None, forwarded_proto: Sequence[str], trusted: Sequence[Network]
+) -> bool:
+    """Whether the client used HTTPS: our own scheme, or what a trusted proxy says it saw."""
+    if scheme == "https":
+        return True
+    peer_address = _address(peer) if peer else None
+    if peer_address is None or not forwarded_proto or not _trusted(peer_address, trusted):
+        return False
+    # The nearest proxy appends (or sets) the value last; that is the one we can believe.
+    last = forwarded_proto[-1].split(",")[-1].strip().lower()
+    return last == "https"
+
+
+def is_https(scope: Scope) -> bool:
+    """What `ClientIpMiddleware` decided, or the connection's scheme where it did not run."""
+    state = scope.get("state") or {}
+    return bool(state["https"]) if "https" in state else scope.get("scheme") == "https"
+
+
 class ClientIpMiddleware:
-    """Puts the resolved client address into `scope["state"]["client_ip"]`."""
+    """Puts the resolved client address into `scope["state"]["client_ip"]`, and whether
+    the request came over HTTPS into `scope["state"]["https"]`."""
 
     def __init__(self, app: ASGIApp, *, trusted_proxies: Iterable[str] = ()) -> None:
         self.app = app
@@ -75,7 +99,9 @@ class ClientIpMiddleware:
                 for name, value in scope["headers"]
                 if name == b"x-forwarded-for"
             ]
-            scope.setdefault("state", {})["client_ip"] = resolve_client_ip(
-                client[0] if client else None, forwarded, self.trusted
-            )
+            peer = client[0] if client else None
+            state = scope.setdefault("state", {})
+            state["client_ip"] = resolve_client_ip(peer, forwarded, self.trusted)
+            protos = [v.decode("latin-1") for n, v in scope["headers"] if n == b"x-forwarded-proto"]
+            state["https"] = resolve_https(scope.get("scheme", "http"), peer, protos, self.trusted)
         await self.app(scope, receive, send)

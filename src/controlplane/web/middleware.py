@@ -11,9 +11,11 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controlplane.web.clientip import is_https
 from controlplane.web.context import request_id_var
 
 log = logging.getLogger("controlplane.http")
@@ -31,9 +33,9 @@ def content_security_policy(*script_hashes: str) -> str:
 
 
 CSP = content_security_policy()
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
-    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -67,6 +69,26 @@ async def send_json_error(send: Send, status: int, code: str, message: str) -> N
     await send({"type": "http.response.body", "body": body})
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _relative_location(scope: Scope, name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """A Location pointing at the request's own Host, made relative.
+
+    Starlette builds its trailing-slash redirect from the Host header, so a forged Host
+    would come back as the redirect's target; a relative Location keeps the client on the
+    host it actually reached.
+    """
+    if name.lower() != b"location":
+        return name, value
+    host = next((v for k, v in scope.get("headers", []) if k == b"host"), None)
+    target = urlsplit(value.decode("latin-1"))
+    if host is None or not target.netloc or target.netloc.encode("latin-1") != host:
+        return name, value
+    relative = urlunsplit(("", "", target.path or "/", target.query, target.fragment))
+    return name, relative.encode("latin-1")
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -79,8 +101,14 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in names]
-                message["headers"] = [*message.get("headers", []), *extra]
+                # HSTS only over HTTPS (directly or through a trusted proxy): browsers
+                # ignore it over HTTP, and a name without HTTPS must not be pinned to it.
+                wanted = [*SECURITY_HEADERS, HSTS] if is_https(scope) else SECURITY_HEADERS
+                extra = [(k, v) for k, v in wanted if k not in names]
+                headers = [*message.get("headers", []), *extra]
+                if message.get("status") in _REDIRECTS:
+                    headers = [_relative_location(scope, k, v) for k, v in headers]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
