@@ -28,6 +28,7 @@ from controlplane.billing.routes import router as billing_router
 from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
 from controlplane.db.gateway import Unavailable as DatabaseUnavailable
+from controlplane.events.routes import router as events_router
 from controlplane.health import router as health_router
 from controlplane.metrics import Metrics
 from controlplane.metrics.routes import install_metrics
@@ -38,6 +39,7 @@ from controlplane.provisioner.routes import router as orphans_router
 from controlplane.runtime import Overrides, bootstrap
 from controlplane.sso.routes import router as sso_router
 from controlplane.tenants.routes import router as tenants_router
+from controlplane.users.project_routes import router as user_projects_router
 from controlplane.users.routes import router as users_router
 from controlplane.users.tenant_routes import router as user_tenants_router
 from controlplane.web.clientip import ClientIpMiddleware
@@ -106,7 +108,9 @@ def create_app(
         audit_router,
     ):
         app.include_router(router)
-    for router in (auth_router, users_router, user_tenants_router, sso_router):
+    for router in (auth_router, users_router, user_tenants_router, user_projects_router):
+        app.include_router(router)
+    for router in (sso_router, events_router):
         app.include_router(router)
     for router in (caddy_router, wireguard_router, billing_router):
         app.include_router(router)

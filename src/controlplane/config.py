@@ -473,6 +473,20 @@ class BillingSettings(BaseModel):
         return self.stripe_secret_key is not None and self.stripe_webhook_secret is not None
 
 
+class EventsSettings(BaseModel):
+    """Live events (controlplane.events): Server-Sent Events fed by LISTEN/NOTIFY."""
+
+    events_heartbeat_s: float = Field(
+        15.0, ge=0.05, le=300.0, description="A `: ping` comment this often on idle streams"
+    )
+    events_queue_size: int = Field(
+        256, ge=1, le=100_000, description="Events buffered per client; a slower one is dropped"
+    )
+    events_retention_s: int = Field(
+        86_400, ge=60, le=2_592_000, description="Events kept this long for Last-Event-ID"
+    )
+
+
 # --- the composition -------------------------------------------------------------------------
 
 # Every group, in the order `.env.example` and the README present them.
@@ -488,6 +502,7 @@ SETTINGS_GROUPS: tuple[type[BaseModel], ...] = (
     CaddySettings,
     WireGuardSettings,
     BillingSettings,
+    EventsSettings,
 )
 
 
@@ -503,6 +518,7 @@ class Settings(
     CaddySettings,
     WireGuardSettings,
     BillingSettings,
+    EventsSettings,
     BaseSettings,
 ):
     """Every group at once, read from the environment and `.env`. Defines no field itself."""

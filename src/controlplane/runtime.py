@@ -33,6 +33,7 @@ from controlplane.crypto import Sealer
 from controlplane.db import Database
 from controlplane.db.embedded import embedded_url
 from controlplane.db.migrate import migrate
+from controlplane.events.hub import EventHub, event_pruner
 from controlplane.metrics import Metrics, StepTimer
 from controlplane.nodes.hooks import node_poller, proxmox_registry
 from controlplane.nodes.registry import ProxmoxRegistry
@@ -216,6 +217,21 @@ async def bootstrap(
             sweeper.start()
             root.on_stop("billing sweep", sweeper.stop)
 
+        # Live events: one LISTEN connection per API process, and the pruning of old events.
+        if root.given("events"):
+            hub: EventHub | None = o("events")
+        elif serve_api:
+            conninfo = db.pool.conninfo
+            assert isinstance(conninfo, str)  # the pool was built from a URL
+            hub = EventHub(db, conninfo, queue_size=settings.events_queue_size)
+            await hub.start()
+            root.on_stop("event hub", hub.stop)
+            pruner = event_pruner(db, settings.events_retention_s)
+            pruner.start()
+            root.on_stop("event pruner", pruner.stop)
+        else:
+            hub = None
+
         worker: Worker | None = None
         if root.given("worker"):
             worker = o("worker")
@@ -249,6 +265,7 @@ async def bootstrap(
             wireguard_sync=syncer,
             stripe_gateway=gateway,
             worker=worker,
+            events=hub,
         )
 
 

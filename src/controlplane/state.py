@@ -17,6 +17,7 @@ from controlplane.caddy.sync import RouteReconciler
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database
+from controlplane.events.hub import EventHub
 from controlplane.metrics.registry import Metrics
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
@@ -42,3 +43,4 @@ class Services:
     wireguard_sync: PeerSyncer | None = None  # WG_HUB_PUBLIC_KEY + WG_ENDPOINT
     stripe_gateway: StripeGateway | None = None  # billing enabled, in a process serving the API
     worker: Worker | None = None  # unless an API process runs with RUN_WORKERS=false
+    events: EventHub | None = None  # live events, in a process serving the API

@@ -88,7 +88,13 @@ async def cluster(admin: httpx.AsyncClient, app: Any, pve_sim: SimHandle) -> dic
         "UPDATE nodes SET status = 'online', templates = '{9000,9001}' WHERE id = %(id)s",
         {"id": node["id"]},
     )
-    body = {"name": "Web", "slug": "web", "template_vmid": 9000, "ram_mb": 512}
+    body = {
+        "name": "Web",
+        "slug": "web",
+        "template_vmid": 9000,
+        "ram_mb": 512,
+        "self_service": True,
+    }
     r = await admin.post("/api/v1/projects", json={**body, "is_default": True})
     assert r.status_code == 201, r.text
     r = await admin.post(

@@ -152,7 +152,8 @@ async def world(app: Any, pve_sim: SimHandle) -> AsyncIterator[World]:
             "UPDATE nodes SET status = 'online', templates = '{9000}' WHERE id = %(id)s",
             {"id": node["id"]},
         )
-        project = {"name": "Web", "slug": "web", "template_vmid": 9000, "ram_mb": 512}
+        project = {"name": "Web", "slug": "web", "template_vmid": 9000, "ram_mb": 512,
+                   "self_service": True}  # fmt: skip
         r = await http.post("/api/v1/projects", json={**project, "is_default": True}, headers=admin)
         assert r.status_code == 201, r.text
         project_id = r.json()["id"]

@@ -60,6 +60,7 @@ class Row:
     json: Any = None
     data: dict[str, str] | None = None
     query: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
     # A tenant made for this row only (user A's, in this status): the row may change it.
     fresh: str | None = None
 
@@ -135,6 +136,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/user/tenants/{tenant_id}"): Row(users(202, 404), fresh="active"),
     ("POST", "/api/v1/user/tenants/{tenant_id}/suspend"): Row(users(202, 404), fresh="active"),
     ("POST", "/api/v1/user/tenants/{tenant_id}/resume"): Row(users(202, 404), fresh="suspended"),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/retry"): Row(
+        users(409, 404), {"tenant_id": "tenant_a"}
+    ),
+    ("GET", "/api/v1/user/projects"): Row(users(200)),
+    # Live streams: an invalid Last-Event-ID is the 422 past the door (a 200 never ends).
+    ("GET", "/api/v1/user/events"): Row(users(422), headers={"Last-Event-ID": "x"}),
+    ("GET", "/api/v1/events"): Row(admin_only(422), headers={"Last-Event-ID": "x"}),
     ("POST", "/api/v1/user/tenants/{tenant_id}/sso-token"): Row(
         users(200, 404), {"tenant_id": "tenant_a"}
     ),
@@ -261,7 +269,7 @@ async def test_every_cell(world: World) -> None:
             r = await world.http.request(
                 method,
                 url,
-                headers=world.headers(who),
+                headers={**world.headers(who), **(row.headers or {})},
                 json=row.json,
                 data=row.data,
                 params=row.query,

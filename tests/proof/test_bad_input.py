@@ -116,6 +116,7 @@ TARGETS: dict[tuple[str, str], Target] = {
     ),
     ("POST", "/api/v1/user/tenants/{tenant_id}/suspend"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/resume"): Target("a", "none", TENANT),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/retry"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/sso-token"): Target("a", "none", TENANT),
     ("POST", "/api/v1/sso/redeem"): Target(
         "anon", "json", base={"token": "{sso_token}", "audience": "alpha.localhost"}, control=200

@@ -5,31 +5,9 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 
 from tests.auth.conftest import bearer, login, register
-from tests.conftest import SimHandle, flush_audit
-
-
-@pytest.fixture
-async def cluster(admin: httpx.AsyncClient, app: object, pve_sim: SimHandle) -> dict:
-    """An online node holding template 9000 and a default project cloned from it."""
-    r = await admin.post("/api/v1/nodes", json=pve_sim.node_body("pve1", total_ram_mb=8192))
-    assert r.status_code == 201, r.text
-    node = r.json()
-    await app.state.cp.db.execute(  # type: ignore[attr-defined]
-        "UPDATE nodes SET status = 'online', templates = '{9000,9001}' WHERE id = %(id)s",
-        {"id": node["id"]},
-    )
-    body = {"name": "Web", "slug": "web", "template_vmid": 9000, "ram_mb": 1024}
-    r = await admin.post("/api/v1/projects", json={**body, "is_default": True})
-    assert r.status_code == 201, r.text
-    r = await admin.post(
-        "/api/v1/projects",
-        json={**body, "name": "Big", "slug": "big", "template_vmid": 9001, "ram_mb": 2048},
-    )
-    assert r.status_code == 201, r.text
-    return {"node": node}
+from tests.conftest import flush_audit
 
 
 async def _user(client: httpx.AsyncClient, email: str) -> dict[str, str]:
@@ -88,7 +66,7 @@ async def test_bad_creates(client: httpx.AsyncClient, cluster: dict) -> None:
         ({"subdomain": "ok", "project": "Nope!"}, "project", 422),
         ({"subdomain": "ok", "node_id": str(uuid.uuid4())}, "node_id", 422),
         ({"subdomain": "ok", "owner_user_id": str(uuid.uuid4())}, "owner_user_id", 422),
-        ({"subdomain": "ok", "project": "missing"}, "project", 404),
+        ({"subdomain": "ok", "project": "missing"}, "project", 422),
     ]:
         r = await client.post("/api/v1/user/tenants", json=body, headers=ada)
         assert r.status_code == status, (body, r.text)

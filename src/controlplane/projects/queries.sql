@@ -1,8 +1,9 @@
 -- name: project_insert
 INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port,
-                      health_path, bootstrap_commands, is_default)
+                      health_path, bootstrap_commands, is_default, self_service)
 VALUES (%(id)s, %(name)s, %(slug)s, %(template_vmid)s, %(ram_mb)s, %(cores)s, %(disk_gb)s,
-        %(app_port)s, %(health_path)s, %(bootstrap_commands)s, %(is_default)s)
+        %(app_port)s, %(health_path)s, %(bootstrap_commands)s, %(is_default)s,
+        %(self_service)s)
 RETURNING *
 
 -- name: project_get
@@ -37,6 +38,7 @@ UPDATE projects SET
     health_path = CASE WHEN %(set_health_path)s THEN %(health_path)s ELSE health_path END,
     bootstrap_commands = coalesce(%(bootstrap_commands)s, bootstrap_commands),
     is_default = coalesce(%(is_default)s, is_default),
+    self_service = coalesce(%(self_service)s, self_service),
     updated_at = now()
 WHERE id = %(id)s
 RETURNING *
@@ -53,3 +55,13 @@ RETURNING id
 
 -- name: project_live_tenants
 SELECT count(*) AS n FROM tenants WHERE project_id = %(id)s AND status <> 'deleted'
+
+-- name: project_self_service_by_slug
+SELECT * FROM projects WHERE slug = %(slug)s AND self_service
+
+-- name: project_self_service_default
+SELECT * FROM projects WHERE is_default AND self_service
+
+-- name: project_self_service_list
+SELECT id, slug, name, ram_mb, cores, disk_gb, is_default
+FROM projects WHERE self_service ORDER BY is_default DESC, name, id

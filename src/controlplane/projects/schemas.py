@@ -29,6 +29,7 @@ class ProjectCreate(_Strict):
     health_path: HealthPath | None = None
     bootstrap_commands: Annotated[list[Command], Field(max_length=50)] = []
     is_default: bool = False
+    self_service: bool = Field(False, description="Users may create tenants from it")
 
 
 class ProjectUpdate(_Strict):
@@ -42,6 +43,7 @@ class ProjectUpdate(_Strict):
     health_path: HealthPath | None = None
     bootstrap_commands: Annotated[list[Command], Field(max_length=50)] | None = None
     is_default: bool | None = None
+    self_service: bool | None = None
 
 
 class ProjectPublic(BaseModel):
@@ -56,5 +58,18 @@ class ProjectPublic(BaseModel):
     health_path: str | None
     bootstrap_commands: list[str]
     is_default: bool
+    self_service: bool = Field(description="Users may create tenants from it")
     created_at: datetime
     updated_at: datetime
+
+
+class UserProject(BaseModel):
+    """A project open to users, with the size its tenants get."""
+
+    id: UUID
+    slug: str
+    name: str
+    ram_mb: int
+    cores: int
+    disk_gb: int
+    is_default: bool

@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from controlplane.db import ConstraintViolation, Executor, load_queries
 from controlplane.projects.schemas import ProjectCreate, ProjectUpdate
-from controlplane.web.errors import Conflict, NotFound
+from controlplane.web.errors import Conflict, Invalid, NotFound
 
 _Q = load_queries("controlplane.projects")
 
@@ -42,6 +42,29 @@ async def find_project(db: Executor, slug: str | None) -> dict[str, Any]:
     if row is None:
         raise NotFound("no default project is configured; name one with `project`", field="project")
     return row
+
+
+async def self_service_project(db: Executor, slug: str | None) -> dict[str, Any]:
+    """The project a user asked for by slug, or the default one, if it is open to users.
+
+    A project that exists but is not self-service gets the same 422 as one that does not
+    exist, so users cannot learn the operator's project names. The default project is the
+    one users get without naming one only when it is self-service itself.
+    """
+    if slug is not None:
+        row = await db.fetch_one(_Q["project_self_service_by_slug"], {"slug": slug})
+        if row is None:
+            raise Invalid(f"no project with slug {slug!r} is open to users", field="project")
+        return row
+    row = await db.fetch_one(_Q["project_self_service_default"])
+    if row is None:
+        raise Invalid("no default project is open to users; name one with `project`",
+                      field="project")  # fmt: skip
+    return row
+
+
+async def list_self_service(db: Executor) -> list[dict[str, Any]]:
+    return await db.fetch_all(_Q["project_self_service_list"])
 
 
 async def project_for_tenant(db: Executor, project_id: uuid.UUID | None) -> dict[str, Any]:

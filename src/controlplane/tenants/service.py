@@ -283,9 +283,11 @@ async def request_delete(
     )
 
 
-async def request_retry(db: Executor, tenant_id: uuid.UUID) -> dict[str, Any]:
-    """Send a tenant in `error` back to the operation that failed."""
-    current = await get_tenant(db, tenant_id)
+async def request_retry(
+    db: Executor, tenant_id: uuid.UUID, *, owner_user_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """Send a tenant in `error` back to the operation that failed (the owner's, if given)."""
+    current = await get_tenant(db, tenant_id, owner_user_id=owner_user_id)
     if current["status"] != "error":
         raise Conflict(
             f"cannot retry tenant {tenant_id}: it is {current['status']} (allowed from: error)"
@@ -297,7 +299,7 @@ async def request_retry(db: Executor, tenant_id: uuid.UUID) -> dict[str, Any]:
         db,
         tenant_id,
         "retry",
-        owner_user_id=None,
+        owner_user_id=owner_user_id,
         allowed=("error",),
         to=target,
         step=step,

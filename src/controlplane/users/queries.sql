@@ -1,10 +1,12 @@
 -- name: user_insert
 INSERT INTO users (id, email, password_hash)
 VALUES (%(id)s, %(email)s, %(password_hash)s)
-RETURNING id, email, disabled_at, last_login_at, created_at, updated_at
+RETURNING id, email, email_verified_at IS NOT NULL AS email_verified, disabled_at,
+          last_login_at, created_at, updated_at
 
 -- name: user_get
-SELECT id, email, disabled_at, last_login_at, created_at, updated_at
+SELECT id, email, email_verified_at IS NOT NULL AS email_verified, disabled_at, last_login_at,
+       created_at, updated_at
 FROM users WHERE id = %(id)s
 
 -- name: user_for_login
@@ -15,7 +17,8 @@ SELECT id, email, password_hash, token_version FROM users WHERE id = %(id)s
 
 -- name: user_for_token
 -- The one query behind every authenticated user request (primary key lookup).
-SELECT id, email, token_version, disabled_at, last_login_at, created_at, updated_at
+SELECT id, email, email_verified_at IS NOT NULL AS email_verified, token_version, disabled_at,
+       last_login_at, created_at, updated_at
 FROM users WHERE id = %(id)s
 
 -- name: user_logged_in
@@ -37,16 +40,19 @@ RETURNING id, email, token_version
 UPDATE users
 SET disabled_at = now(), token_version = token_version + 1, updated_at = now()
 WHERE id = %(id)s AND disabled_at IS NULL
-RETURNING id, email, disabled_at, last_login_at, created_at, updated_at
+RETURNING id, email, email_verified_at IS NOT NULL AS email_verified, disabled_at,
+          last_login_at, created_at, updated_at
 
 -- name: user_enable
 UPDATE users SET disabled_at = NULL, updated_at = now()
 WHERE id = %(id)s AND disabled_at IS NOT NULL
-RETURNING id, email, disabled_at, last_login_at, created_at, updated_at
+RETURNING id, email, email_verified_at IS NOT NULL AS email_verified, disabled_at,
+          last_login_at, created_at, updated_at
 
 -- name: user_page
 WITH filtered AS (
-    SELECT id, email, disabled_at, last_login_at, created_at, updated_at
+    SELECT id, email, email_verified_at IS NOT NULL AS email_verified, disabled_at,
+           last_login_at, created_at, updated_at
     FROM users
     WHERE (%(email)s::text IS NULL OR strpos(email, %(email)s) > 0)
       AND (%(status)s::text IS NULL

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from controlplane.tenants.schemas import TenantStatus
+from controlplane.users.tenant_view import ErrorReason, UserHealth
 from controlplane.validation import DnsName, SingleLine, Subdomain, full_match
 
 _LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\]+")
@@ -54,6 +55,7 @@ UserStatus = Literal["active", "disabled"]
 class UserPublic(BaseModel):
     id: UUID
     email: str
+    email_verified: bool = Field(description="The user followed the link of a verification mail")
     disabled_at: datetime | None
     last_login_at: datetime | None
     created_at: datetime
@@ -70,7 +72,11 @@ class UserTenantCreate(BaseModel):
 
     subdomain: Subdomain
     name: Annotated[str, Field(min_length=1, max_length=100), SingleLine] | None = None
-    project: DnsName | None = Field(None, description="Project slug; the default project if absent")
+    project: DnsName | None = Field(
+        None,
+        description="Slug of a project open to users (GET /api/v1/user/projects); the default"
+        " project if absent, when it is open to users",
+    )
 
 
 class UserTenantPublic(BaseModel):
@@ -82,7 +88,14 @@ class UserTenantPublic(BaseModel):
     url: str
     status: TenantStatus
     project_id: UUID | None
-    health: str | None
+    health: UserHealth | None = Field(
+        description="What the last check found, in fixed words (operators see the detail)"
+    )
+    error_reason: ErrorReason | None = Field(
+        description="Why the tenant is in `error`, in fixed words; null in any other status"
+    )
+    step: str | None = Field(description="The step in progress (clone, start, route, ...)")
+    step_started_at: datetime | None = Field(description="When the step in progress began")
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None

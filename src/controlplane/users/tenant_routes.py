@@ -17,11 +17,11 @@ from controlplane.auth.deps import UserActorDep, UserDep
 from controlplane.billing.limits import create_tenant_within_tier
 from controlplane.config import Settings
 from controlplane.deps import AuditDep, DbDep, SettingsDep
-from controlplane.projects.service import find_project
-from controlplane.sso.service import tenant_host
+from controlplane.projects.service import self_service_project
 from controlplane.tenants import service
 from controlplane.tenants.schemas import TenantStatus
 from controlplane.users.schemas import UserTenantCreate, UserTenantPublic
+from controlplane.users.tenant_view import user_tenant
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
@@ -30,7 +30,7 @@ router = APIRouter(prefix=PREFIX, tags=["user tenants"])
 
 
 def _public(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    return {**row, "url": f"https://{tenant_host(settings, row['subdomain'])}/"}
+    return user_tenant(row, settings)
 
 
 @router.get("", response_model=Page[UserTenantPublic], responses=error_responses(401, 422))
@@ -51,7 +51,7 @@ async def list_my_tenants(
     "",
     status_code=202,
     response_model=UserTenantPublic,
-    responses=error_responses(400, 401, 402, 404, 409, 422),
+    responses=error_responses(400, 401, 402, 403, 404, 409, 422),
 )
 async def create_my_tenant(
     body: UserTenantCreate,
@@ -62,8 +62,10 @@ async def create_my_tenant(
     audit: AuditDep,
     response: Response,
 ) -> dict[str, Any]:
-    """Start a tenant: the project by slug (or the default one), the node picked for you."""
-    project = await find_project(db, body.project)
+    """Start a tenant: a project open to users by slug (or the default one, when it is
+    open to users), the node picked for you. Any other project is a 422 naming `project`,
+    the same as one that does not exist."""
+    project = await self_service_project(db, body.project)
     row = await create_tenant_within_tier(  # 402 beyond the user's billing tier
         db,
         settings,
@@ -148,4 +150,26 @@ async def resume_my_tenant(
 ) -> dict[str, Any]:
     row = await service.request_resume(db, tenant_id, owner_user_id=user["id"])
     audit(actor, "tenant.resume", "tenant", tenant_id, {"status": row["status"]})
+    return _public(row, settings)
+
+
+@router.post(
+    "/{tenant_id}/retry",
+    status_code=202,
+    response_model=UserTenantPublic,
+    responses=error_responses(401, 404, 409, 422),
+    summary="Retry one of your tenants that failed",
+)
+async def retry_my_tenant(
+    tenant_id: UUID,
+    user: UserDep,
+    actor: UserActorDep,
+    db: DbDep,
+    settings: SettingsDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    """From `error` only (409 otherwise), as the admin's retry: the operation that failed
+    starts again, a provisioning at the step that failed."""
+    row = await service.request_retry(db, tenant_id, owner_user_id=user["id"])
+    audit(actor, "tenant.retry", "tenant", tenant_id, {"status": row["status"]})
     return _public(row, settings)

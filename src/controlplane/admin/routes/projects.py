@@ -17,7 +17,14 @@ from controlplane.projects.schemas import ProjectCreate, ProjectUpdate
 from controlplane.web.errors import ApiError
 
 router = APIRouter()
-NEW_DEFAULTS = {"ram_mb": 512, "cores": 1, "disk_gb": 8, "app_port": 8080, "is_default": False}
+NEW_DEFAULTS = {
+    "ram_mb": 512,
+    "cores": 1,
+    "disk_gb": 8,
+    "app_port": 8080,
+    "is_default": False,
+    "self_service": False,
+}
 
 
 @router.get("/projects")
@@ -56,8 +63,11 @@ def _form(
     )
 
 
+CHECKBOXES = ("is_default", "self_service")
+
+
 def _shown(values: dict[str, str]) -> dict[str, Any]:
-    return values | {"is_default": "is_default" in values}
+    return values | {name: name in values for name in CHECKBOXES}
 
 
 @router.get("/projects/new")
@@ -74,7 +84,7 @@ async def create_project(
         data = to_data(
             values,
             fields=ProjectCreate.model_fields,
-            checkboxes=("is_default",),
+            checkboxes=CHECKBOXES,
             lines=("bootstrap_commands",),
         )
         body = validate(ProjectCreate, data)
@@ -114,7 +124,7 @@ async def update_project(
         data = to_data(
             values,
             fields=ProjectUpdate.model_fields,
-            checkboxes=("is_default",),
+            checkboxes=CHECKBOXES,
             lines=("bootstrap_commands",),
             keep_empty=("health_path",),
         )

@@ -1,0 +1,1 @@
+"""Live events: changes of tenants and nodes as Server-Sent Events, fed by LISTEN/NOTIFY."""
