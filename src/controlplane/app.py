@@ -22,6 +22,7 @@ from controlplane.admin.middleware import AdminHeadersMiddleware
 from controlplane.admin.routes import router as admin_router
 from controlplane.admin.web import database_unavailable as admin_database_unavailable
 from controlplane.audit.routes import router as audit_router
+from controlplane.auth.mail_routes import router as mail_router
 from controlplane.auth.routes import RATE_LIMITED_PATHS
 from controlplane.auth.routes import router as auth_router
 from controlplane.billing.routes import router as billing_router
@@ -110,7 +111,7 @@ def create_app(
         app.include_router(router)
     for router in (auth_router, users_router, user_tenants_router, user_projects_router):
         app.include_router(router)
-    for router in (sso_router, events_router):
+    for router in (sso_router, events_router, mail_router):
         app.include_router(router)
     for router in (caddy_router, wireguard_router, billing_router):
         app.include_router(router)

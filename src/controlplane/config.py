@@ -25,7 +25,8 @@ import binascii
 import ipaddress
 import re
 from functools import cached_property
-from typing import Annotated, Self, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import limits
 from pydantic import (
@@ -473,6 +474,65 @@ class BillingSettings(BaseModel):
         return self.stripe_secret_key is not None and self.stripe_webhook_secret is not None
 
 
+def _check_smtp_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must be smtp://host:port or smtps://user:password@host:465")
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    starttls = parse_qs(parts.query).get("starttls", ["auto"])[-1]
+    if starttls not in ("auto", "require", "off") or (parts.path not in ("", "/")):
+        raise ValueError("takes only ?starttls=auto|require|off after the host")
+    return value
+
+
+def _check_smtp_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        _check_smtp_url(value.get_secret_value())
+    return value
+
+
+class MailSettings(BaseModel):
+    """E-mail (controlplane.mail): verification and password-reset mails through an outbox."""
+
+    smtp_url: Annotated[OptionalSecret, AfterValidator(_check_smtp_secret)] = Field(
+        None,
+        description="smtp://host:25 (STARTTLS when offered; ?starttls=require|off), "
+        "smtps://user:password@host:465; empty: no mail",
+    )
+    mail_from: OptionalStr = Field(
+        None, description="From: of every mail, e.g. Control plane <noreply@example.com>"
+    )
+    email_verification: Literal["required", "off"] | None = Field(
+        None,
+        description="required: users verify their e-mail before creating tenants; "
+        "default: required with SMTP_URL, off without",
+    )
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Self:
+        if self.smtp_url is not None:
+            if not self.mail_from:
+                raise ValueError("MAIL_FROM is required when SMTP_URL is set")
+            if re.search(r"[\r\n]", self.mail_from):
+                raise ValueError("MAIL_FROM must be one line")
+        return self
+
+    @property
+    def mail_enabled(self) -> bool:
+        return self.smtp_url is not None
+
+    @property
+    def email_verification_required(self) -> bool:
+        if self.email_verification is None:
+            return self.mail_enabled
+        return self.email_verification == "required"
+
+
 class EventsSettings(BaseModel):
     """Live events (controlplane.events): Server-Sent Events fed by LISTEN/NOTIFY."""
 
@@ -503,6 +563,7 @@ SETTINGS_GROUPS: tuple[type[BaseModel], ...] = (
     WireGuardSettings,
     BillingSettings,
     EventsSettings,
+    MailSettings,
 )
 
 
@@ -519,6 +580,7 @@ class Settings(
     WireGuardSettings,
     BillingSettings,
     EventsSettings,
+    MailSettings,
     BaseSettings,
 ):
     """Every group at once, read from the environment and `.env`. Defines no field itself."""

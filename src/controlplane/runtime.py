@@ -34,6 +34,7 @@ from controlplane.db import Database
 from controlplane.db.embedded import embedded_url
 from controlplane.db.migrate import migrate
 from controlplane.events.hub import EventHub, event_pruner
+from controlplane.mail.sender import MailSender
 from controlplane.metrics import Metrics, StepTimer
 from controlplane.nodes.hooks import node_poller, proxmox_registry
 from controlplane.nodes.registry import ProxmoxRegistry
@@ -232,6 +233,16 @@ async def bootstrap(
         else:
             hub = None
 
+        # Mail: every process with SMTP_URL sends (SKIP LOCKED shares the outbox).
+        if root.given("mail_sender"):
+            mailer: MailSender | None = o("mail_sender")
+        elif settings.mail_enabled:
+            mailer = MailSender(db, settings)
+            mailer.start()
+            root.on_stop("mail sender", mailer.stop)
+        else:
+            mailer = None
+
         worker: Worker | None = None
         if root.given("worker"):
             worker = o("worker")
@@ -266,6 +277,7 @@ async def bootstrap(
             stripe_gateway=gateway,
             worker=worker,
             events=hub,
+            mail_sender=mailer,
         )
 
 

@@ -18,6 +18,7 @@ from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database
 from controlplane.events.hub import EventHub
+from controlplane.mail.sender import MailSender
 from controlplane.metrics.registry import Metrics
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
@@ -44,3 +45,4 @@ class Services:
     stripe_gateway: StripeGateway | None = None  # billing enabled, in a process serving the API
     worker: Worker | None = None  # unless an API process runs with RUN_WORKERS=false
     events: EventHub | None = None  # live events, in a process serving the API
+    mail_sender: MailSender | None = None  # SMTP_URL

@@ -90,6 +90,12 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/auth/refresh"): Row(everyone(401), json={"refresh_token": "r" * 43}),
     ("POST", "/api/v1/auth/logout"): Row(everyone(204), json={"refresh_token": "r" * 43}),
     ("GET", "/api/v1/auth/me"): Row(users(200)),
+    ("POST", "/api/v1/auth/verify-email"): Row(everyone(400), json={"token": "t" * 43}),
+    ("POST", "/api/v1/auth/resend-verification"): Row(users(503)),  # no SMTP here
+    ("POST", "/api/v1/auth/forgot-password"): Row(everyone(503), json={"email": "ada@example.com"}),
+    ("POST", "/api/v1/auth/reset-password"): Row(
+        everyone(400), json={"token": "t" * 43, "new_password": "amber-lantern-rivet-77"}
+    ),
     ("POST", "/api/v1/auth/password"): Row(users(422), json={}),
     ("GET", "/api/v1/users"): Row(admin_only(200)),
     ("GET", "/api/v1/users/{user_id}"): Row(admin_only(200), {"user_id": "user_a"}),

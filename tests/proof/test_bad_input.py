@@ -104,6 +104,14 @@ TARGETS: dict[tuple[str, str], Target] = {
         "anon", "json", base={"refresh_token": "r" * 43}, control=204, answers=(204,)
     ),
     ("POST", "/api/v1/auth/logout-all"): Target("a", "none", last=True),
+    ("POST", "/api/v1/auth/verify-email"): Target("anon", "json", base={"token": "t" * 43}),
+    ("POST", "/api/v1/auth/resend-verification"): Target("a", "none"),
+    ("POST", "/api/v1/auth/forgot-password"): Target(  # no SMTP in the proof world: 503
+        "anon", "json", base={"email": "ada@example.com"}, control=503, answers=(503,)
+    ),
+    ("POST", "/api/v1/auth/reset-password"): Target(
+        "anon", "json", base={"token": "t" * 43, "new_password": "amber-lantern-rivet-77"}
+    ),
     ("POST", "/api/v1/auth/password"): Target(
         "a",
         "json",

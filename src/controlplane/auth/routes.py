@@ -26,8 +26,12 @@ router = APIRouter(prefix=PREFIX, tags=["auth"])
 
 # Guessing and flooding targets: these get the tight per-IP limit (RATE_LIMIT_AUTH).
 RATE_LIMITED_PATHS = frozenset(
-    f"{PREFIX}/{name}" for name in ("register", "login", "refresh", "password")
-)
+    f"{PREFIX}/{name}"
+    for name in (
+        "register", "login", "refresh", "password",
+        "verify-email", "resend-verification", "forgot-password", "reset-password",
+    )
+)  # fmt: skip
 ANONYMOUS = Actor(kind="anonymous", label="anonymous")
 
 
@@ -49,9 +53,8 @@ async def auth_config(settings: SettingsDep) -> dict[str, Any]:
     """Public: what sign-up needs (a registration token?) and which account flows exist."""
     return {
         "registration_token_required": settings.registration_token is not None,
-        # Neither exists without the mail flows (verification, reset by mail).
-        "email_verification_required": False,
-        "password_reset_available": False,
+        "email_verification_required": settings.email_verification_required,
+        "password_reset_available": settings.mail_enabled,
         "billing_enabled": settings.billing_enabled,
     }
 

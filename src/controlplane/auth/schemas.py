@@ -65,3 +65,19 @@ class AuthConfig(BaseModel):
     )
     password_reset_available: bool = Field(description="forgot-password can send a mail")
     billing_enabled: bool = Field(description="Stripe billing is configured")
+
+
+OneTimeToken = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class VerifyEmail(_Strict):
+    token: OneTimeToken = Field(description="From the link in the verification mail")
+
+
+class ForgotPassword(_Strict):
+    email: Email
+
+
+class ResetPassword(_Strict):
+    token: OneTimeToken = Field(description="From the link in the reset mail")
+    new_password: Password

@@ -26,6 +26,7 @@ from controlplane.auth.tokens import (
 )
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
+from controlplane.mail import account, outbox
 from controlplane.users import service as users
 from controlplane.web.errors import ApiError, Conflict, Forbidden, Invalid, Unauthorized
 
@@ -106,7 +107,17 @@ async def register(
     check_registration_token(settings, registration_token)
     check_password(password, email=email)
     password_hash = await hasher.hash(password)
-    return await users.create_user(db, email=email, password_hash=password_hash)
+    try:
+        # The verification mail is recorded with the account, or neither is.
+        async with db.transaction() as tx:
+            user = await users.create_user(tx, email=email, password_hash=password_hash)
+            if settings.mail_enabled:
+                await outbox.queue_verification(tx, settings, user)
+    except Conflict as exc:
+        if exc.field == "email":  # the owner of the address is told, through the outbox
+            await account.registration_attempted(db, settings, email=email)
+        raise
+    return user
 
 
 async def login(

@@ -22,10 +22,16 @@ from controlplane.tenants import service
 from controlplane.tenants.schemas import TenantStatus
 from controlplane.users.schemas import UserTenantCreate, UserTenantPublic
 from controlplane.users.tenant_view import user_tenant
-from controlplane.web.errors import error_responses
+from controlplane.web.errors import Forbidden, error_responses
 from controlplane.web.pagination import Page, PageDep
 
 PREFIX = "/api/v1/user/tenants"
+
+
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+
+
 router = APIRouter(prefix=PREFIX, tags=["user tenants"])
 
 
@@ -65,6 +71,11 @@ async def create_my_tenant(
     """Start a tenant: a project open to users by slug (or the default one, when it is
     open to users), the node picked for you. Any other project is a 422 naming `project`,
     the same as one that does not exist."""
+    if settings.email_verification_required and not user["email_verified"]:
+        raise EmailNotVerified(
+            "verify your e-mail address first (POST /api/v1/auth/resend-verification sends"
+            " the mail again)"
+        )
     project = await self_service_project(db, body.project)
     row = await create_tenant_within_tier(  # 402 beyond the user's billing tier
         db,
