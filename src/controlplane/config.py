@@ -261,6 +261,13 @@ class HttpSettings(BaseModel):
 DEFAULT_TENANT_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
+def _check_reserved_label(value: str) -> str:
+    label = value.strip().lower()
+    if not re.fullmatch(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?", label):
+        raise ValueError(f"{value!r} is not a DNS label such as billing-eu")
+    return label
+
+
 def _check_tenant_network(value: str) -> str:
     try:
         net = ipaddress.ip_network(value.strip())
@@ -276,6 +283,14 @@ class TenantSettings(BaseModel):
     """How tenants are named (`{subdomain}.{BASE_DOMAIN}`) and where they may live."""
 
     base_domain: str = "localhost"
+    reserved_subdomains: CommaList[Annotated[str, AfterValidator(_check_reserved_label)]] = Field(
+        default_factory=list,
+        description="More subdomains no tenant may take (besides the built-in and derived ones)",
+    )
+    tenant_zone_shared: bool = Field(
+        False,
+        description="Accept a PUBLIC_URL/ADMIN_ORIGIN host under BASE_DOMAIN (not recommended)",
+    )
     tenant_networks: CommaList[Annotated[str, AfterValidator(_check_tenant_network)]] = Field(
         default_factory=lambda: list(DEFAULT_TENANT_NETWORKS),
         description="Networks tenant containers' addresses must lie in (pinned at provisioning)",
@@ -586,6 +601,24 @@ class Settings(
     """Every group at once, read from the environment and `.env`. Defines no field itself."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    @model_validator(mode="after")
+    def _check_tenant_zone(self) -> Self:
+        # Tenants' sites under the control plane's own zone are its siblings: same site for
+        # browsers (cookies scoped to the parent, SameSite no help), one wildcard for both.
+        if self.tenant_zone_shared:
+            return self
+        base = self.base_domain.strip(".").lower()
+        for name, url in (("PUBLIC_URL", self.public_url), ("ADMIN_ORIGIN", self.admin_origin)):
+            host = (urlsplit(url).hostname or "").rstrip(".").lower()
+            if host.endswith("." + base):
+                raise ValueError(
+                    f"BASE_DOMAIN {base!r} contains the control plane's own host {host!r} "
+                    f"({name}): tenants' sites would be its siblings. Give tenants a dedicated "
+                    f"zone (e.g. BASE_DOMAIN=tenants.{base}, or a separate domain), or set "
+                    "TENANT_ZONE_SHARED=true to accept the shared zone"
+                )
+        return self
 
     def require_secrets(self) -> None:
         """Refuse to serve without the secrets the API cannot work without."""

@@ -210,3 +210,61 @@ def test_suspended_page_escapes_the_host() -> None:
     routes = CaddyRoutes(httpx.AsyncClient(), admin_url="http://x", server="s", base_domain="<b>")
     body = routes.suspended_route("t", "a")["handle"][0]["body"]
     assert "<b>" not in body and "&lt;b&gt;" in body
+
+
+OPERATOR_CP = {
+    "@id": "operator-cp",
+    "match": [{"host": ["cp.tenants.test"]}],
+    "handle": [{"handler": "static_response", "body": "operator control plane"}],
+    "terminal": True,
+}
+
+
+async def _put_operator_route(caddy: Caddy, route: dict[str, object]) -> None:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        r = await http.put(
+            f"{caddy.admin_url}/config/apps/http/servers/{SERVER}/routes/0", json=route
+        )
+        assert r.status_code == 200
+
+
+async def test_a_tenant_route_never_goes_before_the_operators(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    """A tenant named like an operator host (a row from before the reserved names, or a
+    name reserved later) still loses: its route sits after every operator route."""
+    await _put_operator_route(caddy, OPERATOR_CP)
+    tenant = uuid.uuid4()
+    await routes.upsert_active(tenant, "cp", upstream("tenant-cp"))
+    assert (await web("cp")).text == "operator control plane"
+    assert ids(await our_routes(caddy)) == ["operator-cp", route_id(tenant), "operator-fallback"]
+    other = uuid.uuid4()
+    await routes.set_suspended(other, "other")
+    assert ids(await our_routes(caddy))[-1] == "operator-fallback"
+    assert (await web("other")).status_code == 503
+
+
+async def test_reconcile_moves_tenant_routes_after_the_operators(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str], web
+) -> None:
+    """Routes written at index 0 by an older version are moved behind the operator's."""
+    tenant, added = uuid.uuid4(), uuid.uuid4()
+    app = upstream("tenant-cp")
+    await _put_operator_route(caddy, OPERATOR_CP)
+    await _put_operator_route(caddy, routes.active_route(tenant, "cp", app))  # index 0
+    assert (await web("cp")).text.startswith("hello from tenant-cp")  # the old order
+    desired = [
+        DesiredRoute(tenant, "cp", app, suspended=False),
+        DesiredRoute(added, "added", upstream("added"), suspended=False),
+    ]
+    result = await routes.reconcile(desired)
+    assert result.changed and result.added == 1
+    assert ids(await our_routes(caddy)) == [
+        "operator-cp",
+        route_id(tenant),
+        route_id(added),
+        "operator-fallback",
+    ]
+    assert (await web("cp")).text == "operator control plane"
+    assert (await web("added")).text.startswith("hello from added")
+    assert not (await routes.reconcile(desired)).changed

@@ -18,6 +18,7 @@ from controlplane.billing.standing import Standing, standing_of
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
 from controlplane.tenants import service as tenants
+from controlplane.tenants.hostnames import TenantHosts
 from controlplane.web.errors import ApiError
 
 _Q = load_queries("controlplane.billing")
@@ -74,5 +75,10 @@ async def create_tenant_within_tier(
         usage = await usage_of(tx, owner_user_id)
         check_limits(await standing_of(tx, settings, owner_user_id), usage, project["ram_mb"])
         return await tenants.create_tenant(
-            tx, project=project, subdomain=subdomain, name=name, owner_user_id=owner_user_id
+            tx,
+            project=project,
+            subdomain=subdomain,
+            name=name,
+            owner_user_id=owner_user_id,
+            hosts=TenantHosts.from_settings(settings),
         )

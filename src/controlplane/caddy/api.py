@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from controlplane.db import Database, load_queries
 from controlplane.deps import DbDep, SettingsDep
-from controlplane.validation import RESERVED_SUBDOMAINS
+from controlplane.tenants.hostnames import TenantHosts
 from controlplane.web.errors import NotFound, error_responses
 
 router = APIRouter(prefix="/api/v1/caddy", tags=["caddy"])
@@ -29,17 +29,14 @@ class AskAnswer(BaseModel):
 
 
 def subdomain_of(domain: str, base_domain: str) -> str | None:
-    """`Acme.Example.com.` with base `example.com` -> `acme`; None when not one label under it."""
-    name = domain.strip().rstrip(".").lower()
-    base = base_domain.strip(".").lower()
-    label, dot, rest = name.partition(".")
-    if not dot or rest != base or not label or label in RESERVED_SUBDOMAINS:
-        return None
-    return label
+    """`Acme.Example.com.` with base `example.com` -> `acme`; None when not one label under it
+    or a built-in reserved name (the settings' names need `TenantHosts.subdomain_of`)."""
+    return TenantHosts(base_domain=base_domain.strip(".").lower()).subdomain_of(domain)
 
 
-async def is_live_host(db: Database, domain: str, base_domain: str) -> bool:
-    subdomain = subdomain_of(domain, base_domain)
+async def is_live_host(db: Database, domain: str, hosts: TenantHosts) -> bool:
+    """A live tenant's host, never a reserved or operator one (see tenants.hostnames)."""
+    subdomain = hosts.subdomain_of(domain)
     if subdomain is None:
         return False
     return bool(await db.fetch_val(_Q["live_subdomain"], {"subdomain": subdomain}))
@@ -58,6 +55,6 @@ async def ask(
         str, Query(min_length=1, max_length=253, description="The host name Caddy asks about")
     ],
 ) -> dict[str, Any]:
-    if not await is_live_host(db, domain, settings.base_domain):
+    if not await is_live_host(db, domain, TenantHosts.from_settings(settings)):
         raise NotFound(f"{domain!r} is not the host name of a live tenant")
     return {"domain": domain.strip().rstrip(".").lower(), "allowed": True}

@@ -6,12 +6,16 @@ Every route we own has the `@id` `tenant-<tenant id>` and matches `{subdomain}.{
 - a suspended tenant's route answers a 503 page that says the site is suspended;
 - a deleted tenant has no route, so its host falls through to the fallback (404).
 
+Tenant routes always come **after** every route of the operator's that has a matcher, and
+before the first catch-all (a route without a matcher, such as the fallback): a tenant whose
+name matches one of the operator's hosts can never win over the operator's route for it.
+
 Caddy 2.6 accepts duplicate `@id`s, so a route is upserted by `PATCH /id/<id>` and inserted
-(at index 0, before the fallback) only when that answers 404. `reconcile()` makes the server's
-routes match a list of desired routes in one write: missing ones added, stale and duplicate
-ones of ours removed, changed ones replaced, routes of anybody else left where they are. When
-the server itself is missing (Caddy restarted with an empty config) it is created with the
-fallback route.
+(after the operator's routes, before the first catch-all) only when that answers 404.
+`reconcile()` makes the server's routes match a list of desired routes in one write: missing
+ones added, stale and duplicate ones of ours removed, changed ones replaced, ours moved behind
+the operator's, routes of anybody else left in their order. When the server itself is missing
+(Caddy restarted with an empty config) it is created with the fallback route.
 
     CaddyError    Caddy cannot be reached or refused a change; the message says what it said
 """
@@ -60,14 +64,40 @@ class ReconcileResult:
     updated: int = 0
     removed: int = 0
     created_server: bool = False
+    moved: bool = False  # ours were moved behind the operator's routes
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.created_server)
+        return bool(self.added or self.updated or self.removed or self.created_server or self.moved)
 
 
 def route_id(tenant_id: UUID | str) -> str:
     return f"{ID_PREFIX}{tenant_id}"
+
+
+def is_ours(route: Any) -> bool:
+    rid = route.get("@id") if isinstance(route, dict) else None
+    return isinstance(rid, str) and rid.startswith(ID_PREFIX)
+
+
+def is_catch_all(route: Any) -> bool:
+    """A route that matches every request (no matcher): everything after it is shadowed."""
+    return not (isinstance(route, dict) and route.get("match"))
+
+
+def tenant_slot(routes: Sequence[Any]) -> int:
+    """Where tenant routes go: before the first catch-all route that is not ours."""
+    for index, route in enumerate(routes):
+        if not is_ours(route) and is_catch_all(route):
+            return index
+    return len(routes)
+
+
+def ordered(routes: Sequence[Any]) -> list[Any]:
+    """`routes` with ours moved behind the operator's matched routes, each side in order."""
+    foreign = [r for r in routes if not is_ours(r)]
+    slot = tenant_slot(foreign)
+    return foreign[:slot] + [r for r in routes if is_ours(r)] + foreign[slot:]
 
 
 def upstream_of(ip_address: str, port: int) -> str:
@@ -214,7 +244,7 @@ class CaddyRoutes:
         updated = removed = 0
         for route in routes:
             rid = route.get("@id") if isinstance(route, dict) else None
-            if not (isinstance(rid, str) and rid.startswith(ID_PREFIX)) or rid in hands_off:
+            if not is_ours(route) or rid in hands_off:
                 kept.append(route)  # not ours (or not ours to judge now): leave it alone
             elif rid in seen or rid not in want:
                 removed += 1  # a duplicate, or a tenant that is no longer live
@@ -226,12 +256,15 @@ class CaddyRoutes:
         missing = [route for rid, route in want.items() if rid not in seen]
         if not routes:
             kept.append(fallback_route())  # an empty server: give it the fallback back
-        if not (missing or updated or removed or not routes):
+        moved = ordered(kept) != kept
+        if not (missing or updated or removed or moved or not routes):
             return ReconcileResult()
-        new_routes = missing + kept
+        foreign = [r for r in kept if not is_ours(r)]
+        slot = tenant_slot(foreign)
+        new_routes = foreign[:slot] + [r for r in kept if is_ours(r)] + missing + foreign[slot:]
         method = "PATCH" if "routes" in server else "POST"
         await self._call(method, self._routes_path, json=new_routes)
-        return ReconcileResult(added=len(missing), updated=updated, removed=removed)
+        return ReconcileResult(added=len(missing), updated=updated, removed=removed, moved=moved)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -239,18 +272,30 @@ class CaddyRoutes:
         response = await self._call("PATCH", f"/id/{route['@id']}", json=route, allow=(404,))
         if response.status_code != 404:
             return
-        # Not there yet: insert before the fallback. Index 0 fails on an empty route list
-        # (Caddy answers 500 "index out of bounds") and on a missing server.
-        response = await self._call("PUT", f"{self._routes_path}/0", json=route, allow=(400, 500))
-        if response.is_success:
-            return
+        # Not there yet: insert after the operator's routes, before the first catch-all.
+        # (An index fails on an empty route list, "index out of bounds", and on a missing
+        # server; appending works on a list that has no catch-all.)
         server = await self._get(self._server_path)
+        current = server.get("routes") if isinstance(server, dict) else None
+        if isinstance(current, list) and current:
+            slot = tenant_slot(current)
+            if slot < len(current):
+                response = await self._call(
+                    "PUT", f"{self._routes_path}/{slot}", json=route, allow=(400, 500)
+                )
+            else:
+                response = await self._call("POST", self._routes_path, json=route, allow=(400, 500))
+            if response.is_success:
+                return
+        else:
+            response = None
         if not isinstance(server, dict):
             await self._create_server([route, fallback_route()])
         elif not server.get("routes"):
             method = "PATCH" if "routes" in server else "POST"
             await self._call(method, self._routes_path, json=[route, fallback_route()])
         else:
+            assert response is not None
             raise CaddyError(
                 f"Caddy refused to insert route {route['@id']}: {_error_text(response)}",
                 status=response.status_code,

@@ -8,9 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from controlplane.deps import AdminDep, AuditDep, DbDep
+from controlplane.deps import AdminDep, AuditDep, DbDep, SettingsDep
 from controlplane.projects.service import project_for_tenant
 from controlplane.tenants import service
+from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
 from controlplane.tenants.schemas import (
     TenantCreate,
     TenantDetail,
@@ -31,8 +32,15 @@ router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def create_tenant(
-    body: TenantCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
+    body: TenantCreate,
+    db: DbDep,
+    settings: SettingsDep,
+    actor: AdminDep,
+    audit: AuditDep,
+    response: Response,
 ) -> dict[str, Any]:
+    hosts = TenantHosts.from_settings(settings)
+    require_tenant_label(hosts, body.subdomain)
     project = await project_for_tenant(db, body.project_id)
     row = await service.create_tenant(
         db,
@@ -41,6 +49,7 @@ async def create_tenant(
         name=body.name,
         owner_user_id=body.owner_user_id,
         node_id=body.node_id,
+        hosts=hosts,
     )
     audit(
         actor,

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from controlplane.db import ConstraintViolation, Executor, load_queries
+from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
 from controlplane.web.errors import Conflict, Invalid, NotFound
 
 _Q = load_queries("controlplane.tenants")
@@ -58,8 +59,13 @@ async def create_tenant(
     name: str | None = None,
     owner_user_id: uuid.UUID | None = None,
     node_id: uuid.UUID | None = None,
+    hosts: TenantHosts,
 ) -> dict[str, Any]:
-    """Record a tenant in `provisioning`, with its RAM reserved and its VMID chosen."""
+    """Record a tenant in `provisioning`, with its RAM reserved and its VMID chosen.
+
+    `hosts` says which subdomains are the operator's (422 naming `subdomain`).
+    """
+    require_tenant_label(hosts, subdomain)
     # Two creators on nodes whose VMID ranges overlap can pick the same VMID; the unique
     # index refuses the second, which then tries again with a fresh pick.
     for attempt in range(5):

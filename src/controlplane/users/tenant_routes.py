@@ -19,6 +19,7 @@ from controlplane.config import Settings
 from controlplane.deps import AuditDep, DbDep, SettingsDep
 from controlplane.projects.service import self_service_project
 from controlplane.tenants import service
+from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
 from controlplane.tenants.schemas import TenantStatus
 from controlplane.users.schemas import UserTenantCreate, UserTenantPublic
 from controlplane.users.tenant_view import user_tenant
@@ -76,6 +77,7 @@ async def create_my_tenant(
             "verify your e-mail address first (POST /api/v1/auth/resend-verification sends"
             " the mail again)"
         )
+    require_tenant_label(TenantHosts.from_settings(settings), body.subdomain)
     project = await self_service_project(db, body.project)
     row = await create_tenant_within_tier(  # 402 beyond the user's billing tier
         db,

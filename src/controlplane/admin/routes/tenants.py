@@ -21,9 +21,10 @@ from controlplane.admin.web import (
     render,
 )
 from controlplane.db import Database
-from controlplane.deps import AuditDep, DbDep
+from controlplane.deps import AuditDep, DbDep, SettingsDep
 from controlplane.projects import service as projects
 from controlplane.tenants import service
+from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
 from controlplane.tenants.schemas import TenantCreate, TenantStatus
 from controlplane.web.errors import ApiError
 
@@ -158,11 +159,13 @@ async def new_tenant(request: Request, db: DbDep, _: CurrentAdmin) -> Response:
 
 @router.post("/tenants")
 async def create_tenant(
-    request: Request, db: DbDep, session: CurrentAdmin, audit: AuditDep
+    request: Request, db: DbDep, settings: SettingsDep, session: CurrentAdmin, audit: AuditDep
 ) -> Response:
     values = await read_form(request)
     try:
         body = validate(TenantCreate, to_data(values, fields=TenantCreate.model_fields))
+        hosts = TenantHosts.from_settings(settings)
+        require_tenant_label(hosts, body.subdomain)
         project = await projects.project_for_tenant(db, body.project_id)
         row = await service.create_tenant(
             db,
@@ -171,6 +174,7 @@ async def create_tenant(
             name=body.name,
             owner_user_id=body.owner_user_id,
             node_id=body.node_id,
+            hosts=hosts,
         )
     except FormErrors as exc:
         return await _create_form(request, db, values, exc.errors, exc.status)
