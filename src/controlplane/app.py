@@ -26,6 +26,7 @@ from controlplane.auth.mail_routes import router as mail_router
 from controlplane.auth.routes import RATE_LIMITED_PATHS
 from controlplane.auth.routes import router as auth_router
 from controlplane.billing.routes import router as billing_router
+from controlplane.caddy.api import ASK_PATH
 from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
 from controlplane.db.gateway import Unavailable as DatabaseUnavailable
@@ -127,6 +128,7 @@ def create_app(
         tight_paths=RATE_LIMITED_PATHS,
         api=settings.rate_limit_api,
         exempt_bearer=settings.api_token.get_secret_value() if settings.api_token else None,
+        own_limits={ASK_PATH: settings.rate_limit_ask},
     )
     app.add_middleware(ClientIpMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(

@@ -255,6 +255,9 @@ class HttpSettings(BaseModel):
         description="A request body not complete this long after its headers: 408, closed",
     )
     rate_limit_api: Rate = Field("300/minute", description="Per client IP, the rest of /api")
+    rate_limit_ask: Rate = Field(
+        "6000/minute", description="Per client IP, Caddy's on-demand TLS ask (its own bucket)"
+    )
 
 
 # The private ranges (RFC 1918, unique local IPv6): narrow them to your bridge's subnet.

@@ -179,3 +179,27 @@ def test_settings_refuse_bad_rates_and_proxies(database_url: str) -> None:
         with pytest.raises(SettingsError) as info:
             load_settings(_env_file=None, **{field: value})
         assert field.upper() in str(info.value)
+
+
+async def test_caddy_ask_has_its_own_limit_and_never_spends_the_api_one(
+    limited_app: object,
+) -> None:
+    """300 random-SNI handshakes must not block certificate issuance (or the API) for a minute."""
+    async with client_for(limited_app, "198.51.100.40") as c:
+        for i in range(400):
+            r = await c.get("/api/v1/caddy/ask", params={"domain": f"r{i}.localhost"})
+            assert r.status_code == 404, (i, r.text)
+        assert (await c.get("/api/v1/auth/me")).status_code == 401  # the API bucket is intact
+
+
+async def test_caddy_ask_limit_is_a_setting(database_url: str) -> None:
+    from controlplane.app import create_app
+
+    app = create_app(make_settings(database_url, rate_limit_ask="20/minute"))
+    async with app.router.lifespan_context(app), client_for(app, "198.51.100.41") as c:
+        for i in range(20):
+            assert (
+                await c.get("/api/v1/caddy/ask", params={"domain": f"x{i}.localhost"})
+            ).status_code == 404
+        r = await c.get("/api/v1/caddy/ask", params={"domain": "y.localhost"})
+        assert r.status_code == 429 and "retry-after" in r.headers

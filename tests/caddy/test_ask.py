@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from controlplane.caddy.api import subdomain_of
 from tests.caddy.helpers import add_tenant
@@ -82,3 +83,43 @@ def test_subdomain_of() -> None:
     assert subdomain_of("a.b.example.com", "example.com") is None
     assert subdomain_of("example.com", "example.com") is None
     assert subdomain_of("www.example.com", "example.com") is None  # reserved
+
+
+async def test_ask_answers_are_cached_briefly_and_the_cache_is_bounded(
+    client: httpx.AsyncClient, app: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controlplane.caddy import api
+
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    await add_tenant(db, "cached", "active")
+    lookups: list[str] = []
+    real = api.is_live_host
+
+    async def counting(db: object, domain: str, hosts: object) -> bool:
+        lookups.append(domain)
+        return await real(db, domain, hosts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "is_live_host", counting)
+    for _ in range(5):
+        assert (await client.get(ASK, params={"domain": "cached.localhost"})).status_code == 200
+        assert (await client.get(ASK, params={"domain": "Nobody.localhost."})).status_code == 404
+    assert lookups == ["cached.localhost", "nobody.localhost"]  # then the cache answers
+    cache = api.cache_of(app)
+    for i in range(cache.max_entries + 50):
+        await client.get(ASK, params={"domain": f"n{i}.localhost"})
+    assert len(cache) == cache.max_entries
+
+
+def test_ask_cache_expires() -> None:
+    from controlplane.caddy.api import AnswerCache
+
+    now = [100.0]
+    cache = AnswerCache(max_entries=2, ttl=5.0, clock=lambda: now[0])
+    cache.put("a", True)
+    assert cache.get("a") is True
+    now[0] += 5.1
+    assert cache.get("a") is None
+    cache.put("a", True)
+    cache.put("b", False)
+    cache.put("c", True)  # evicts the oldest
+    assert cache.get("a") is None and cache.get("b") is False and len(cache) == 2

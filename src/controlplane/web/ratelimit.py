@@ -4,7 +4,8 @@ Moving windows (the `limits` package) in memory, so each replica counts on its o
 replicas a client gets up to N times the rate, which is fine for abuse protection. A few
 paths (sign-up, log-in, refresh, password change) get a tight limit each; everything else
 under `/api/` shares a looser one. IPv6 clients are counted per /64, the block one
-subscriber usually gets. Over the limit: 429 in the common error shape, with `Retry-After`.
+subscriber usually gets. Caddy's `ask` has its own, high limit (RATE_LIMIT_ASK) in its own
+bucket. Over the limit: 429 in the common error shape, with `Retry-After`.
 
 The storage belongs to the middleware instance, so every app (and every test's app) counts
 from zero. It needs `client_ip` from `ClientIpMiddleware`, which must run first.
@@ -16,7 +17,7 @@ import hmac
 import ipaddress
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import limits
 from limits.aio.storage import MemoryStorage
@@ -49,6 +50,7 @@ class RateLimitMiddleware:
         api: str,
         api_prefix: str = "/api/",
         exempt_bearer: str | None = None,
+        own_limits: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
         # The operator's own automation (the admin token) is trusted and not throttled by
@@ -58,6 +60,9 @@ class RateLimitMiddleware:
         self.tight_paths = frozenset(tight_paths)
         self.api = limits.parse(api)
         self.api_prefix = api_prefix
+        # Paths with a limit (and a bucket) of their own, e.g. Caddy's on-demand TLS `ask`:
+        # a burst of TLS handshakes must not spend the API limit of the address it comes from.
+        self.own = {path: limits.parse(rate) for path, rate in (own_limits or {}).items()}
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,7 +70,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path in self.tight_paths:
+        if path in self.own:
+            item, bucket = self.own[path], path
+        elif path in self.tight_paths:
             item, bucket = self.tight, path
         elif path.startswith(self.api_prefix):
             if self.exempt is not None:
