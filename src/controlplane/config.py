@@ -436,6 +436,10 @@ class WireGuardSettings(BaseModel):
     wg_client_allowed_ips: CommaList[Annotated[str, AfterValidator(_check_network)]] = Field(
         default_factory=list, description="What clients route through the tunnel; [] = WG_SUBNET"
     )
+    wg_allow_wide_allowed_ips: bool = Field(
+        False,
+        description="Accept a peer's allowed IPs wider than /8 (IPv6 /32), e.g. 0.0.0.0/0",
+    )
     wg_uapi_dir: str = "/var/run/wireguard"
     wg_sync_seconds: float = Field(60.0, ge=0.05, le=86_400.0)
 

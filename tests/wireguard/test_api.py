@@ -202,6 +202,12 @@ async def test_invalid_input_names_the_field(admin: httpx.AsyncClient) -> None:
         ({"name": "a", "allowed_ips": ["10.1.0.0/16", "10.1.0.0/16"]}, "allowed_ips"),
         ({"name": "a", "allowed_ips": "10.1.0.0/16"}, "allowed_ips"),
         ({"name": "a", "allowed_ips": ["10.66.0.128/25"]}, "allowed_ips"),  # inside WG_SUBNET
+        # Catch-alls: the hub would send (nearly) all its traffic to this one peer.
+        ({"name": "a", "allowed_ips": ["0.0.0.0/0"]}, "allowed_ips"),
+        ({"name": "a", "allowed_ips": ["::/0"]}, "allowed_ips"),
+        ({"name": "a", "allowed_ips": ["128.0.0.0/1"]}, "allowed_ips"),
+        ({"name": "a", "allowed_ips": ["192.168.0.0/16", "0.0.0.0/7"]}, "allowed_ips"),
+        ({"name": "a", "allowed_ips": ["2000::/3"]}, "allowed_ips"),
         ({"name": "a", "tenant_id": "nope"}, "tenant_id"),
         ({"name": "a", "tenant_id": str(uuid.uuid4())}, "tenant_id"),  # no such tenant
         ({"name": "a", "private_key": "x"}, "private_key"),
@@ -218,6 +224,7 @@ async def test_invalid_input_names_the_field(admin: httpx.AsyncClient) -> None:
     for body, field in [
         ({"name": "bad\tname"}, "name"),
         ({"allowed_ips": ["10.66.0.3/32"]}, "allowed_ips"),  # another address of the subnet
+        ({"allowed_ips": ["0.0.0.0/0"]}, "allowed_ips"),
         ({"address": "10.66.0.9"}, "address"),
         ({"notes": "n" * 2001}, "notes"),
     ]:
@@ -411,3 +418,25 @@ async def test_list_is_one_query_whatever_the_page_size(
         assert len(r.json()["items"]) == limit
         counts.append(db.queries_run - before)
     assert max(counts) <= 2, counts  # one page query (+ a background write at most), not 12
+
+
+async def test_catch_all_allowed_ips_only_when_the_operator_allows_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    from controlplane.app import create_app
+
+    app = create_app(wg_settings(database_url, tmp_path, wg_allow_wide_allowed_ips=True))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://t",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as admin:
+            body = {"name": "exit", "allowed_ips": ["128.0.0.0/1", "::/0"]}
+            r = await admin.post(PEERS, json=body)
+            assert r.status_code == 201, r.text
+            assert {"128.0.0.0/1", "::/0"} <= set(r.json()["allowed_ips"])
+            # Still never inside WG_SUBNET: 0.0.0.0/0 would take the other peers' addresses.
+            r = await admin.post(PEERS, json={"name": "all", "allowed_ips": ["0.0.0.0/0"]})
+            assert r.status_code == 422 and "WG_SUBNET" in r.text

@@ -65,6 +65,7 @@ class WgConfig:
     dns: tuple[str, ...]
     client_allowed_ips: tuple[str, ...]
     uapi_dir: str
+    allow_wide: bool = False  # WG_ALLOW_WIDE_ALLOWED_IPS
 
 
 def config_of(settings: Settings) -> WgConfig:
@@ -80,7 +81,13 @@ def config_of(settings: Settings) -> WgConfig:
         dns=tuple(settings.wg_dns),
         client_allowed_ips=tuple(settings.wg_client_allowed_ips or [str(subnet)]),
         uapi_dir=settings.wg_uapi_dir,
+        allow_wide=settings.wg_allow_wide_allowed_ips,
     )
+
+
+# The widest network a peer may have behind it, unless WG_ALLOW_WIDE_ALLOWED_IPS: anything
+# wider (0.0.0.0/0, ::/0, 128.0.0.0/1 ...) would pull the hub's traffic into one peer.
+WIDEST_PREFIX = {4: 8, 6: 32}
 
 
 def _host_network(address: str) -> str:
@@ -95,6 +102,13 @@ def _extra_networks(cfg: WgConfig, networks: list[str], own: str | None) -> list
         network = ipaddress.ip_network(value)
         if str(network) == own_net:
             continue
+        if network.prefixlen < WIDEST_PREFIX[network.version] and not cfg.allow_wide:
+            raise Invalid(
+                f"{value} is a catch-all: the hub would route (nearly) every address to this "
+                f"one peer; list the networks behind it (at most /{WIDEST_PREFIX[4]} for IPv4, "
+                f"/{WIDEST_PREFIX[6]} for IPv6), or set WG_ALLOW_WIDE_ALLOWED_IPS=true",
+                field="allowed_ips",
+            )
         if network.version == cfg.subnet.version and network.overlaps(cfg.subnet):  # type: ignore[arg-type]
             raise Invalid(
                 f"{value} lies inside WG_SUBNET {cfg.subnet}, whose addresses the control "
