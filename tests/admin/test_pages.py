@@ -380,17 +380,22 @@ async def test_settings_page(dash: Browser, app: object) -> None:
     r = await dash.open("/admin/settings")
     version = re.search(r'name="version" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
     tiers = [{"name": "basic", "label": "Basic", "max_tenants": 2, "max_ram_mb": 2048}]
+    # The base domain is BASE_DOMAIN (one source of truth): shown, not editable here.
+    assert "BASE_DOMAIN" in r.text and 'name="base_domain"' not in r.text
     form = {
         "version": version,
-        "base_domain": "apps.example.com",
         "default_project": str(project_id),
         "ram_overcommit": "1.5",
         "billing_tiers": json.dumps(tiers),
     }
+    # A base domain sent anyway (an old page, a script) is refused, saying where it lives.
+    r = await dash.post_form("/admin/settings", {**form, "base_domain": "apps.example.com"})
+    assert r.status_code == 422
+    assert "BASE_DOMAIN" in _field_error(r.text, "base_domain")
     r = await dash.post_form("/admin/settings", form)
     assert r.status_code == 204 and r.headers["hx-redirect"] == "/admin/settings?saved=1"
     r = await dash.open("/admin/settings?saved=1")
-    assert "Saved." in r.text and 'value="apps.example.com"' in r.text
+    assert "Saved." in r.text and "apps.example.com" not in r.text
     assert await db.fetch_val("SELECT is_default FROM projects") is True
 
     # The old version is stale now: refused, nothing overwritten.
@@ -400,14 +405,13 @@ async def test_settings_page(dash: Browser, app: object) -> None:
         **form,
         "version": "",
         "ram_overcommit": "99",
-        "base_domain": "not a domain",
         "billing_tiers": '[{"name": "x"',
     }
     r = await dash.post_form("/admin/settings", bad)
     assert r.status_code == 422 and "not valid JSON" in _field_error(r.text, "billing_tiers")
     r = await dash.post_form("/admin/settings", {**bad, "billing_tiers": "[]"})
     assert r.status_code == 422
-    assert _field_error(r.text, "ram_overcommit") and _field_error(r.text, "base_domain")
+    assert _field_error(r.text, "ram_overcommit")
 
     rows = await audit_rows(
         app, "SELECT details FROM audit_log WHERE action = 'settings.update'", expect=1
@@ -415,7 +419,6 @@ async def test_settings_page(dash: Browser, app: object) -> None:
     row = rows[0]
     assert row["details"]["changed"]["ram_overcommit"] == {"from": 1.0, "to": 1.5}
     assert set(row["details"]["changed"]) == {
-        "base_domain",
         "default_project",
         "ram_overcommit",
         "billing_tiers",

@@ -268,3 +268,29 @@ async def test_reconcile_moves_tenant_routes_after_the_operators(
     assert (await web("cp")).text == "operator control plane"
     assert (await web("added")).text.startswith("hello from added")
     assert not (await routes.reconcile(desired)).changed
+
+
+async def test_a_new_base_domain_rewrites_every_route(
+    routes: CaddyRoutes, caddy: Caddy, upstream: Callable[[str], str]
+) -> None:
+    """BASE_DOMAIN changed in the environment: the first reconcile after the restart moves
+    every tenant to its new host (the old host falls through to the fallback)."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    desired = [
+        DesiredRoute(a, "alpha", upstream("alpha"), suspended=False),
+        DesiredRoute(b, "beta", None, suspended=True),
+    ]
+    await routes.reconcile(desired)
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
+        moved = CaddyRoutes(http, admin_url=caddy.admin_url, server=SERVER, base_domain="apps.test")
+        result = await moved.reconcile(desired)
+        assert result.updated == 2 and not result.added and not result.removed
+
+        async def get(host: str) -> httpx.Response:
+            return await http.get(
+                f"http://{caddy.http_addr}/", headers={"Host": host, "Connection": "close"}
+            )
+
+        assert (await get("alpha.apps.test")).text.startswith("hello from alpha")
+        assert (await get("beta.apps.test")).status_code == 503
+        assert (await get("alpha.tenants.test")).status_code == 404

@@ -34,12 +34,10 @@ def db(app: object):  # type: ignore[no-untyped-def]
 async def test_defaults_from_a_fresh_database(db) -> None:  # type: ignore[no-untyped-def]
     values = await service.get_settings(db)
     assert values == {
-        "base_domain": None,
         "default_project": None,
         "ram_overcommit": 1.0,
         "billing_tiers": [],
     }
-    assert await service.get_value(db, "base_domain", "env.example") == "env.example"
     assert await service.get_value(db, "ram_overcommit") == 1.0
     assert await service.get_value(db, "no_such_key") is None
     assert await service.get_value(db, "no_such_key", 7) == 7
@@ -48,23 +46,21 @@ async def test_defaults_from_a_fresh_database(db) -> None:  # type: ignore[no-un
 async def test_update_and_read_back(db) -> None:  # type: ignore[no-untyped-def]
     before, after = await service.update_settings(
         db,
-        SystemSettingsUpdate.model_validate(
-            {"base_domain": "Apps.Example.COM.", "ram_overcommit": 1.5, "billing_tiers": TIERS}
-        ),
+        SystemSettingsUpdate.model_validate({"ram_overcommit": 1.5, "billing_tiers": TIERS}),
     )
     assert before["ram_overcommit"] == 1.0
-    assert after["base_domain"] == "apps.example.com"
+    assert "base_domain" not in after  # BASE_DOMAIN in the environment is the one truth
     assert after["ram_overcommit"] == 1.5
     assert [t["name"] for t in after["billing_tiers"]] == ["basic", "pro"]
     assert after["billing_tiers"][1]["stripe_price_id"] is None
-    assert await service.get_value(db, "base_domain", "ignored") == "apps.example.com"
+    assert await service.get_value(db, "base_domain", "the environment's") == "the environment's"
     raw = await db.fetch_val("SELECT value FROM system_settings WHERE key = 'ram_overcommit'")
     assert raw == 1.5
     # null goes back to the default; the overcommit row stays for SQL readers
     _, after = await service.update_settings(
-        db, SystemSettingsUpdate.model_validate({"base_domain": None, "ram_overcommit": None})
+        db, SystemSettingsUpdate.model_validate({"ram_overcommit": None})
     )
-    assert after["base_domain"] is None and after["ram_overcommit"] == 1.0
+    assert after["ram_overcommit"] == 1.0
     assert (
         await db.fetch_val("SELECT value FROM system_settings WHERE key = 'ram_overcommit'") == 1.0
     )
@@ -75,6 +71,8 @@ async def test_update_and_read_back(db) -> None:  # type: ignore[no-untyped-def]
     [
         ({"base_domain": "not a domain"}, "base_domain"),
         ({"base_domain": "10.0.0.1"}, "base_domain"),
+        # Well formed, but the base domain is BASE_DOMAIN in the environment: refused.
+        ({"base_domain": "apps.example.com"}, "base_domain"),
         ({"ram_overcommit": 0.1}, "ram_overcommit"),
         ({"ram_overcommit": "2"}, "ram_overcommit"),
         ({"billing_tiers": [{**TIERS[0], "max_tenants": -1}]}, "billing_tiers"),
@@ -120,3 +118,11 @@ async def test_stale_version_is_refused(db) -> None:  # type: ignore[no-untyped-
         )
     assert info.value.field == "version"
     assert await service.get_value(db, "ram_overcommit") == 2.0
+
+
+async def test_a_base_domain_saved_by_an_older_version_is_ignored(db) -> None:  # type: ignore[no-untyped-def]
+    """It used to be saved (and then ignored by ask, routes and SSO): now nobody reads it."""
+    await db.execute(
+        "INSERT INTO system_settings (key, value) VALUES ('base_domain', '\"old.example\"')"
+    )
+    assert "base_domain" not in await service.get_settings(db)

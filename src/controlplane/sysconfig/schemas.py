@@ -27,6 +27,17 @@ def _domain(value: str) -> str:
 
 
 Domain = Annotated[str, Field(min_length=1, max_length=253), SingleLine, AfterValidator(_domain)]
+
+
+def _not_here(value: str | None) -> None:
+    if value is not None:
+        raise ValueError(
+            "the base domain is BASE_DOMAIN in the environment, the one source of truth for "
+            "routes, certificates and SSO; change it there and restart (the Caddy reconciler "
+            "then re-routes every tenant)"
+        )
+
+
 Overcommit = Annotated[float, Field(ge=0.5, le=10.0, allow_inf_nan=False)]
 PriceId = Annotated[str, Field(max_length=100, pattern=r"^price_[A-Za-z0-9_]+$")]
 
@@ -63,11 +74,13 @@ def _unique_names(tiers: list[BillingTier]) -> list[BillingTier]:
 class SystemSettingsUpdate(_Strict):
     """A change to some settings; a key that is not given keeps its value.
 
-    `base_domain: null` goes back to `BASE_DOMAIN` from the environment;
-    `default_project: null` leaves no project as the default.
+    `default_project: null` leaves no project as the default. `base_domain` is not a system
+    setting: `BASE_DOMAIN` in the environment is the one source of truth (Caddy's routes,
+    `ask` and the SSO audience all use it), so a value here is refused, saying so; `null`
+    is accepted and means nothing.
     """
 
-    base_domain: Domain | None = None
+    base_domain: Annotated[Domain | None, AfterValidator(_not_here)] = None
     default_project: UUID | None = None
     ram_overcommit: Overcommit | None = None
     billing_tiers: Tiers | None = None

@@ -5,13 +5,12 @@ Other code reads them with `get_settings(db)` (every known setting, defaults fil
 
 | key              | type                | default | stored in                       |
 | ---------------- | ------------------- | ------- | ------------------------------- |
-| `base_domain`    | str or None         | None    | system_settings                 |
 | `default_project`| UUID or None        | None    | projects.is_default (one truth) |
 | `ram_overcommit` | float (0.5 - 10)    | 1.0     | system_settings                 |
 | `billing_tiers`  | list of tier dicts  | []      | system_settings                 |
 
-`base_domain` None means "use `BASE_DOMAIN` from the environment": callers pass it as the
-default, `get_value(db, "base_domain", settings.base_domain)`.
+The base domain is not one of them: `BASE_DOMAIN` in the environment is its one source of
+truth (an older version saved a `base_domain` row that nothing read; it is ignored).
 
 The default project is not copied into `system_settings`: the projects table already says
 which project is the default (`find_project` reads it), and two records of one fact drift.
@@ -39,12 +38,11 @@ from controlplane.web.errors import Conflict, NotFound
 _Q = load_queries("controlplane.sysconfig")
 
 DEFAULTS: dict[str, Any] = {
-    "base_domain": None,
     "default_project": None,
     "ram_overcommit": 1.0,
     "billing_tiers": [],
 }
-STORED = ("base_domain", "ram_overcommit", "billing_tiers")
+STORED = ("ram_overcommit", "billing_tiers")
 _MISSING = object()
 
 

@@ -76,7 +76,7 @@ async def save_settings(
         data = to_data(
             values,
             fields=SystemSettingsUpdate.model_fields,
-            keep_empty=("base_domain", "default_project", "billing_tiers"),
+            keep_empty=("default_project", "billing_tiers"),
         )
         if data.get("billing_tiers") is not None:
             try:
