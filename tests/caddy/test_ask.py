@@ -105,6 +105,8 @@ async def test_ask_answers_are_cached_briefly_and_the_cache_is_bounded(
         assert (await client.get(ASK, params={"domain": "Nobody.localhost."})).status_code == 404
     assert lookups == ["cached.localhost", "nobody.localhost"]  # then the cache answers
     cache = api.cache_of(app)
+    assert cache.max_entries == api.ASK_CACHE_ENTRIES
+    cache.max_entries = 40  # the bound, small enough to reach here
     for i in range(cache.max_entries + 50):
         await client.get(ASK, params={"domain": f"n{i}.localhost"})
     assert len(cache) == cache.max_entries

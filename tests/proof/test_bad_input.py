@@ -50,12 +50,19 @@ class Target:
     free: tuple[str, ...] = ()  # form fields of free text (any printable text is valid)
     partial: bool = False  # an edit form: fields left out stay as they are
     audited: bool = False  # refusals are audited by design (failed logins)
+    # Well-formed bodies (merged over `base`) that the rules refuse: 422 naming the field.
+    refused: tuple[tuple[dict[str, Any], str], ...] = ()
 
 
 NODE = {"name": "pve-two", "pve_node": "pve2", "verify_tls": False, "total_ram_mb": 4096,
         "token_id": "root@pam!controlplane", "token_secret": "5e0c7c0e-1b2a-4c3d-9e8f-0a1b2c3d4e5f",
         "api_url": "{sim_url}", "vmid_range_start": 20000, "vmid_range_end": 20999}  # fmt: skip
 TENANT = {"tenant_id": "tenant_a"}
+# The operator's names (built in, and the host of the proof's PUBLIC_URL/ADMIN_ORIGIN).
+OPERATOR_NAMES = ("cp", "console", "portal", "autodiscover", "webmail", "admin")
+CATCH_ALLS = tuple(
+    ({"allowed_ips": [net]}, "allowed_ips") for net in ("0.0.0.0/0", "::/0", "128.0.0.0/1")
+)
 PEER = {"peer_id": "peer_id"}
 TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/api/v1/nodes"): Target("admin", "json", base=NODE, control=201),
@@ -72,7 +79,11 @@ TARGETS: dict[tuple[str, str], Target] = {
         "admin", "json", {"project_id": "project_id"}, {"name": "Web two", "ram_mb": 256}, 200
     ),
     ("POST", "/api/v1/tenants"): Target(
-        "admin", "json", base={"subdomain": "made-here", "name": "Made"}, control=202
+        "admin",
+        "json",
+        base={"subdomain": "made-here", "name": "Made"},
+        control=202,
+        refused=tuple(({"subdomain": name}, "subdomain") for name in OPERATOR_NAMES),
     ),
     ("PUT", "/api/v1/tenants/{tenant_id}"): Target(
         "admin", "json", TENANT, {"name": "Alpha two", "cores": 2}, 200
@@ -120,7 +131,11 @@ TARGETS: dict[tuple[str, str], Target] = {
         last=True,
     ),
     ("POST", "/api/v1/user/tenants"): Target(
-        "a", "json", base={"subdomain": "mine-too", "name": "Mine"}, control=202
+        "a",
+        "json",
+        base={"subdomain": "mine-too", "name": "Mine"},
+        control=202,
+        refused=tuple(({"subdomain": name}, "subdomain") for name in OPERATOR_NAMES),
     ),
     ("POST", "/api/v1/user/tenants/{tenant_id}/suspend"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/resume"): Target("a", "none", TENANT),
@@ -133,10 +148,10 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/api/v1/billing/checkout"): Target("a", "json", base={"tier": "basic"}, control=200),
     ("POST", "/api/v1/billing/portal"): Target("a", "none"),
     ("POST", "/api/v1/wireguard/peers"): Target(
-        "admin", "json", base={"name": "phone"}, control=201
+        "admin", "json", base={"name": "phone"}, control=201, refused=CATCH_ALLS
     ),
     ("PUT", "/api/v1/wireguard/peers/{peer_id}"): Target(
-        "admin", "json", PEER, {"name": "laptop-two", "notes": "desk"}, 200
+        "admin", "json", PEER, {"name": "laptop-two", "notes": "desk"}, 200, refused=CATCH_ALLS
     ),
     ("POST", "/api/v1/wireguard/peers/{peer_id}/enable"): Target("admin", "none", PEER),
     ("POST", "/api/v1/wireguard/peers/{peer_id}/disable"): Target("admin", "none", PEER),
@@ -374,6 +389,16 @@ async def test_bad_bodies_are_refused_and_change_nothing(prepared: World) -> Non
         for v in variants:
             r = await _send(world, target, method, url, v)
             _check(tally, f"{method} {template} [{v.name}]", r, allow=target.answers)
+        for case, named in target.refused:
+            assert base is not None
+            r = await _send(world, target, method, url, Variant("refused", json=base | case))
+            tally.requests += 1
+            fields = [f.get("field") for f in r.json().get("error", {}).get("fields", [])]
+            if r.status_code != 422 or named not in fields:
+                tally.problems.append(
+                    f"{method} {template} {case}: want 422 naming {named}, got "
+                    f"{r.status_code} {r.text[:300]!r}"
+                )
         for attack in HEADER_ATTACKS:  # with a body that is refused anyway
             spoiled = Variant("broken", content=b"{", headers={"Content-Type": "application/json"})
             if target.kind == "form":
