@@ -613,9 +613,10 @@ class Settings(
     def _check_tenant_zone(self) -> Self:
         # Tenants' sites under the control plane's own zone are its siblings: same site for
         # browsers (cookies scoped to the parent, SameSite no help), one wildcard for both.
-        if self.tenant_zone_shared:
-            return self
         base = self.base_domain.strip(".").lower()
+        # `localhost` (RFC 6761) is a development loopback name, never a public site.
+        if self.tenant_zone_shared or base == "localhost":
+            return self
         for name, url in (("PUBLIC_URL", self.public_url), ("ADMIN_ORIGIN", self.admin_origin)):
             host = (urlsplit(url).hostname or "").rstrip(".").lower()
             if host.endswith("." + base):

@@ -103,6 +103,8 @@ def test_a_control_plane_host_under_base_domain_is_refused_at_start_up() -> None
         public_url="https://cp.example.com",
         tenant_zone_shared=True,
     )
+    # Development on loopback names is not a shared public zone.
+    load_settings(_env_file=None, admin_origin="http://admin.localhost:9000")
 
 
 @pytest.mark.parametrize("value", ["bad label", "-x", "a" * 64])

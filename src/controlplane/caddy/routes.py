@@ -287,19 +287,15 @@ class CaddyRoutes:
                 response = await self._call("POST", self._routes_path, json=route, allow=(400, 500))
             if response.is_success:
                 return
-        else:
-            response = None
-        if not isinstance(server, dict):
-            await self._create_server([route, fallback_route()])
-        elif not server.get("routes"):
-            method = "PATCH" if "routes" in server else "POST"
-            await self._call(method, self._routes_path, json=[route, fallback_route()])
-        else:
-            assert response is not None
             raise CaddyError(
                 f"Caddy refused to insert route {route['@id']}: {_error_text(response)}",
                 status=response.status_code,
             )
+        if not isinstance(server, dict):
+            await self._create_server([route, fallback_route()])
+        else:
+            method = "PATCH" if "routes" in server else "POST"
+            await self._call(method, self._routes_path, json=[route, fallback_route()])
 
     async def _create_server(self, routes: list[dict[str, Any]]) -> None:
         """Create the http server, and whichever of `apps`/`http`/`servers` is missing."""
