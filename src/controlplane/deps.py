@@ -15,20 +15,22 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from controlplane.audit.writer import AuditEntry, AuditLog
+from controlplane.audit.context import AuditContext, RequestMeta
+from controlplane.audit.writer import AuditLog
 from controlplane.auth.tokens import TokenError, decode_access_token
 from controlplane.billing.stripe_api import StripeGateway
 from controlplane.caddy.routes import CaddyRoutes
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database
+from controlplane.errors import Forbidden
 from controlplane.metrics.registry import Metrics
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
 from controlplane.provisioner.worker import Worker
 from controlplane.sso.keys import SigningKeys
 from controlplane.state import Services
-from controlplane.web.errors import Forbidden, Unauthorized
+from controlplane.web.errors import Challenge
 from controlplane.wireguard.sync import PeerSyncer
 
 _bearer = HTTPBearer(auto_error=False, description="The admin API token (API_TOKEN)")
@@ -124,13 +126,13 @@ async def require_admin(
 ) -> Actor:
     expected = state.settings.api_token
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing bearer token", headers=WWW_AUTH)
+        raise Challenge("missing bearer token", headers=WWW_AUTH)
     if expected is None or not hmac.compare_digest(
         credentials.credentials.encode(), expected.get_secret_value().encode()
     ):
         if _is_user_token(state.settings, credentials.credentials):
             raise Forbidden("admin only")
-        raise Unauthorized("invalid token", headers=WWW_AUTH)
+        raise Challenge("invalid token", headers=WWW_AUTH)
     return Actor(kind="admin", label="admin-token")
 
 
@@ -153,6 +155,17 @@ class Auditor:
         self._audit = audit
         self._request = request
 
+    def context(self, actor: Actor) -> AuditContext:
+        """What a service function takes to write its own entry for this request."""
+        state, client = self._request.state, self._request.client
+        meta = RequestMeta(
+            client_ip=state.client_ip
+            if hasattr(state, "client_ip")
+            else (client.host if client else None),
+            request_id=getattr(state, "request_id", None),
+        )
+        return AuditContext(self._audit, actor.audit_name, meta)
+
     def __call__(
         self,
         actor: Actor,
@@ -161,20 +174,7 @@ class Auditor:
         target_id: object = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        client = self._request.client
-        self._audit.record(
-            AuditEntry(
-                actor=actor.audit_name,
-                action=action,
-                target_type=target_type,
-                target_id=None if target_id is None else str(target_id),
-                details=details or {},
-                client_ip=self._request.state.client_ip
-                if hasattr(self._request.state, "client_ip")
-                else (client.host if client else None),
-                request_id=getattr(self._request.state, "request_id", None),
-            )
-        )
+        self.context(actor).record(action, target_type, target_id, details)
 
 
 async def get_auditor(state: StateDep, request: Request) -> Auditor:

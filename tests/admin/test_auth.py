@@ -473,7 +473,7 @@ async def test_removing_one_passkey_twice_at_once(
     import asyncio
 
     from controlplane.admin.passkeys import remove_passkey
-    from controlplane.web.errors import NotFound
+    from controlplane.errors import NotFound
 
     await _add_passkey(dash, "spare one")
     await _add_passkey(dash, "spare two")

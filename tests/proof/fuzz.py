@@ -43,8 +43,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from controlplane.errors import Invalid
 from controlplane.nodes.service import NodeAccess
-from controlplane.web.errors import Invalid
 from tests.auth.conftest import PASSWORD
 
 CHECKS = [

@@ -7,11 +7,11 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
+from controlplane.errors import Conflict, NotFound
 from controlplane.projects import service as projects
 from controlplane.projects.schemas import ProjectCreate
 from controlplane.sysconfig import service
 from controlplane.sysconfig.schemas import SystemSettingsUpdate
-from controlplane.web.errors import Conflict, NotFound
 
 TIERS = [
     {

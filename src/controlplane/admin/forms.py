@@ -9,7 +9,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from controlplane.admin.sessions import CSRF_FIELD
-from controlplane.web.errors import ApiError
+from controlplane.web.errors import Refusal, status_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,6 +87,6 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
         raise FormErrors(errors) from None
 
 
-def from_api_error(exc: ApiError) -> FormErrors:
+def from_api_error(exc: Refusal) -> FormErrors:
     """A service's refusal (409 name taken, 404 ...) shown next to its field."""
-    return FormErrors({exc.field or "": exc.message}, status=exc.status)
+    return FormErrors({exc.field or "": exc.message}, status=status_of(exc))

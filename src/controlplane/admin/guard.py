@@ -27,7 +27,8 @@ from controlplane.admin.sessions import (
 )
 from controlplane.admin.web import login_url
 from controlplane.deps import Actor, StateDep
-from controlplane.web.errors import ApiError, Forbidden, Unauthorized
+from controlplane.errors import Forbidden
+from controlplane.web.errors import ApiError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Unsafe endpoints that work without a session (they start or finish a login).
@@ -46,13 +47,15 @@ def client_ip(request: Request) -> str:
 
 def login_required(request: Request) -> ApiError:
     if request.headers.get("HX-Request") == "true":
-        return Unauthorized(
-            "your session has ended; log in again", headers={"HX-Redirect": "/admin/login"}
+        return ApiError(
+            "your session has ended; log in again",
+            status=401,
+            headers={"HX-Redirect": "/admin/login"},
         )
     accept = request.headers.get("accept", "")
     if request.method == "GET" and "text/html" in accept:
         return ApiError("log in first", status=303, headers={"Location": login_url(request)})
-    return Unauthorized("log in to the dashboard first")
+    return ApiError("log in to the dashboard first", status=401)
 
 
 async def _sent_token(request: Request) -> str | None:

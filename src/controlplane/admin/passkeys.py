@@ -43,7 +43,7 @@ from controlplane.admin import ratelimit
 from controlplane.admin.sessions import AdminSession, origin_host
 from controlplane.config import Settings
 from controlplane.db import ConstraintViolation, Database, load_queries
-from controlplane.web.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from controlplane.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 _Q = load_queries("controlplane.admin")
 CHALLENGE_TTL_S = 300

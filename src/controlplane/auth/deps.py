@@ -19,7 +19,7 @@ from controlplane.auth.passwords import Hasher
 from controlplane.auth.tokens import TokenError, decode_access_token
 from controlplane.deps import Actor, StateDep
 from controlplane.users import service as users
-from controlplane.web.errors import Unauthorized
+from controlplane.web.errors import Challenge
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -40,14 +40,14 @@ async def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> dict[str, Any]:
     if credentials is None:
-        raise Unauthorized("missing bearer token", headers=_challenge())
+        raise Challenge("missing bearer token", headers=_challenge())
     try:
         claims = decode_access_token(state.settings, credentials.credentials)
     except TokenError as exc:
-        raise Unauthorized(str(exc), headers=_challenge("invalid_token")) from None
+        raise Challenge(str(exc), headers=_challenge("invalid_token")) from None
     user = await users.user_for_token(state.db, claims.user_id)
     if user is None or user["disabled_at"] is not None or user["token_version"] != claims.version:
-        raise Unauthorized("access token revoked", headers=_challenge("invalid_token"))
+        raise Challenge("access token revoked", headers=_challenge("invalid_token"))
     return user
 
 

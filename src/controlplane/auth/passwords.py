@@ -23,7 +23,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from controlplane.config import Settings
-from controlplane.web.errors import Invalid
+from controlplane.errors import Invalid
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128

@@ -18,6 +18,7 @@ from controlplane.auth.schemas import (
 )
 from controlplane.config import Settings
 from controlplane.deps import Actor, AuditDep, DbDep, SettingsDep
+from controlplane.errors import LoginRefused
 from controlplane.users.schemas import UserPublic
 from controlplane.web.errors import Unauthorized, error_responses
 
@@ -100,7 +101,7 @@ async def login(
         user, pair = await service.login(
             db, hasher, settings, email=body.email, password=body.password
         )
-    except service.LoginRefused as exc:
+    except LoginRefused as exc:
         details = {"email": body.email, "reason": exc.reason}
         audit(ANONYMOUS, "auth.login_failed", "user", exc.user_id, details)
         raise

@@ -26,20 +26,18 @@ from controlplane.auth.tokens import (
 )
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
+from controlplane.errors import (
+    AccountDisabled,
+    Conflict,
+    Forbidden,
+    Invalid,
+    Unauthorized,
+    WrongCredentials,
+)
 from controlplane.mail import account, outbox
 from controlplane.users import service as users
-from controlplane.web.errors import ApiError, Conflict, Forbidden, Invalid, Unauthorized
 
 _Q = load_queries("controlplane.auth")
-
-
-class LoginRefused(ApiError):
-    """A refused login; `user_id` is None when no account has the e-mail."""
-
-    def __init__(self, message: str, *, status: int, user_id: Any, reason: str) -> None:
-        super().__init__(message, status=status)
-        self.user_id = user_id
-        self.reason = reason
 
 
 class RefreshReused(Unauthorized):
@@ -137,24 +135,20 @@ async def login(
     )
     if recent >= settings.login_account_max_failures:
         await hasher.verify_dummy(password)
-        raise LoginRefused(
-            "wrong e-mail or password", status=401, user_id=user_id, reason="account_throttled"
+        raise WrongCredentials(
+            "wrong e-mail or password", user_id=user_id, reason="account_throttled"
         )
     if row is None:
         await hasher.verify_dummy(password)
         await db.execute(_Q["login_failure_record"], {"email": email})
-        raise LoginRefused(
-            "wrong e-mail or password", status=401, user_id=None, reason="unknown_email"
-        )
+        raise WrongCredentials("wrong e-mail or password", user_id=None, reason="unknown_email")
     if not await hasher.verify(row["password_hash"], password):
         await db.execute(_Q["login_failure_record"], {"email": email})
-        raise LoginRefused(
-            "wrong e-mail or password", status=401, user_id=row["id"], reason="wrong_password"
+        raise WrongCredentials(
+            "wrong e-mail or password", user_id=row["id"], reason="wrong_password"
         )
     if row["disabled_at"] is not None:
-        raise LoginRefused(
-            "this account is disabled", status=403, user_id=row["id"], reason="disabled"
-        )
+        raise AccountDisabled("this account is disabled", user_id=row["id"], reason="disabled")
     if hasher.needs_rehash(row["password_hash"]):
         new_hash = await hasher.hash(password)
         await users.replace_hash(db, row["id"], old=row["password_hash"], new=new_hash)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from controlplane.billing.standing import Standing, standing_of
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
+from controlplane.errors import Conflict
 from controlplane.tenants import service as tenants
-from controlplane.web.errors import Conflict
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.billing")

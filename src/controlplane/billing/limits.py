@@ -17,15 +17,11 @@ from typing import Any
 from controlplane.billing.standing import Standing, standing_of
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
+from controlplane.errors import PaymentRequired
 from controlplane.tenants import service as tenants
 from controlplane.tenants.hostnames import TenantHosts
-from controlplane.web.errors import ApiError
 
 _Q = load_queries("controlplane.billing")
-
-
-class PaymentRequired(ApiError):
-    status = 402
 
 
 def _plural(n: int, word: str) -> str:

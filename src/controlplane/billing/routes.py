@@ -25,8 +25,9 @@ from controlplane.billing.stripe_api import (
     StripeUnavailable,
 )
 from controlplane.deps import Actor, AuditDep, DbDep, SettingsDep, StateDep
+from controlplane.errors import BadRequest
 from controlplane.state import Services
-from controlplane.web.errors import ApiError, BadRequest, ServiceUnavailable, error_responses
+from controlplane.web.errors import ApiError, ServiceUnavailable, error_responses
 
 router = APIRouter(tags=["billing"])
 DISABLED = "billing is not enabled (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET)"

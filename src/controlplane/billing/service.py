@@ -17,7 +17,7 @@ from controlplane.billing.stripe_api import StripeGateway
 from controlplane.billing.tiers import FREE, load_tiers
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
-from controlplane.web.errors import Conflict, Invalid
+from controlplane.errors import Conflict, Invalid
 
 _Q = load_queries("controlplane.billing")
 

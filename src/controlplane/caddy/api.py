@@ -19,8 +19,9 @@ from pydantic import BaseModel
 
 from controlplane.db import Database, load_queries
 from controlplane.deps import DbDep, SettingsDep
+from controlplane.errors import NotFound
 from controlplane.tenants.hostnames import TenantHosts
-from controlplane.web.errors import NotFound, error_responses
+from controlplane.web.errors import error_responses
 
 router = APIRouter(prefix="/api/v1/caddy", tags=["caddy"])
 _Q = load_queries("controlplane.caddy")

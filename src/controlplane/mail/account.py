@@ -12,14 +12,10 @@ from typing import Any
 from controlplane.auth.passwords import Hasher, check_password
 from controlplane.config import Settings
 from controlplane.db import Executor
+from controlplane.errors import Conflict, InvalidToken
 from controlplane.mail import outbox
 from controlplane.mail.outbox import Q, hash_token
-from controlplane.web.errors import ApiError, Conflict, ServiceUnavailable
-
-
-class InvalidToken(ApiError):
-    status = 400
-    code = "invalid_token"
+from controlplane.web.errors import ServiceUnavailable
 
 
 class MailUnavailable(ServiceUnavailable):

@@ -11,9 +11,10 @@ from prometheus_client.exposition import choose_encoder
 
 from controlplane.auth.tokens import TokenError, decode_access_token
 from controlplane.deps import WWW_AUTH, StateDep
+from controlplane.errors import Forbidden
 from controlplane.metrics.http import HttpMetricsMiddleware
 from controlplane.metrics.registry import Metrics
-from controlplane.web.errors import Forbidden, Unauthorized, error_responses
+from controlplane.web.errors import Challenge, error_responses
 
 router = APIRouter(tags=["metrics"])
 _bearer = HTTPBearer(
@@ -28,7 +29,7 @@ async def require_metrics_reader(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     if credentials is None:
-        raise Unauthorized("missing bearer token", headers=WWW_AUTH)
+        raise Challenge("missing bearer token", headers=WWW_AUTH)
     presented = credentials.credentials.encode()
     settings = state.settings
     matched = False
@@ -40,7 +41,7 @@ async def require_metrics_reader(
     try:
         decode_access_token(settings, credentials.credentials)
     except TokenError:
-        raise Unauthorized("invalid token", headers=WWW_AUTH) from None
+        raise Challenge("invalid token", headers=WWW_AUTH) from None
     raise Forbidden("metrics need METRICS_TOKEN or the admin token")
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from controlplane.deps import AdminDep, AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
-from controlplane.nodes import service
+from controlplane.nodes import service, usecases
 from controlplane.nodes.schemas import NodeCreate, NodePublic, NodeUpdate
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
@@ -40,14 +40,7 @@ async def create_node(
     audit: AuditDep,
     response: Response,
 ) -> dict[str, Any]:
-    row = await service.create_node(state.db, state.sealer, body, verifier)
-    audit(
-        actor,
-        "node.create",
-        "node",
-        row["id"],
-        body.model_dump(exclude={"token_secret", "ssh_private_key"}),
-    )
+    row = await usecases.create_node(state.db, state.sealer, verifier, audit.context(actor), body)
     response.headers["Location"] = f"/api/v1/nodes/{row['id']}"
     return service.public(row)
 
@@ -71,22 +64,19 @@ async def update_node(
     actor: AdminDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    row = await service.update_node(state.db, state.sealer, node_id, body, verifier)
-    changed = body.model_dump(exclude_unset=True)
-    audit(
-        actor,
-        "node.update",
-        "node",
+    row = await usecases.update_node(
+        state.db,
+        state.sealer,
+        verifier,
+        proxmox,
+        audit.context(actor),
         node_id,
-        {"changed": sorted(changed)}
-        | {k: v for k, v in changed.items() if k not in ("token_secret", "ssh_private_key")},
+        body,
     )
-    proxmox.forget(node_id)
     return service.public(row)
 
 
 @router.delete("/{node_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
 async def delete_node(node_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> Response:
-    await service.delete_node(db, node_id)
-    audit(actor, "node.delete", "node", node_id)
+    await usecases.delete_node(db, audit.context(actor), node_id)
     return Response(status_code=204)

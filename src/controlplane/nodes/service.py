@@ -14,8 +14,8 @@ from typing import Any
 
 from controlplane.crypto import Sealer
 from controlplane.db import ConstraintViolation, Executor, load_queries
+from controlplane.errors import Conflict, Invalid, NotFound
 from controlplane.nodes.schemas import NodeCreate, NodeUpdate
-from controlplane.web.errors import Conflict, Invalid, NotFound
 
 _Q = load_queries("controlplane.nodes")
 

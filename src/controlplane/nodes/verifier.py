@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.errors import Invalid
 from controlplane.nodes.registry import client_for_access
 from controlplane.nodes.service import NodeAccess, NodeFacts
 from controlplane.proxmox import (
@@ -19,7 +20,6 @@ from controlplane.proxmox import (
     ProxmoxTLSError,
     ProxmoxUnavailableError,
 )
-from controlplane.web.errors import Invalid
 
 
 def templates_of(containers: list[dict[str, Any]]) -> list[int]:

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from controlplane.deps import AdminDep, AuditDep, DbDep
-from controlplane.projects import service
+from controlplane.projects import service, usecases
 from controlplane.projects.schemas import ProjectCreate, ProjectPublic, ProjectUpdate
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
@@ -30,8 +30,7 @@ async def list_projects(db: DbDep, _: AdminDep, page: PageDep) -> dict[str, Any]
 async def create_project(
     body: ProjectCreate, db: DbDep, actor: AdminDep, audit: AuditDep, response: Response
 ) -> dict[str, Any]:
-    row = await service.create_project(db, body)
-    audit(actor, "project.create", "project", row["id"], body.model_dump())
+    row = await usecases.create_project(db, audit.context(actor), body)
     response.headers["Location"] = f"/api/v1/projects/{row['id']}"
     return row
 
@@ -51,13 +50,10 @@ async def get_project(project_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any
 async def update_project(
     project_id: UUID, body: ProjectUpdate, db: DbDep, actor: AdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.update_project(db, project_id, body)
-    audit(actor, "project.update", "project", project_id, body.model_dump(exclude_unset=True))
-    return row
+    return await usecases.update_project(db, audit.context(actor), project_id, body)
 
 
 @router.delete("/{project_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
 async def delete_project(project_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> Response:
-    await service.delete_project(db, project_id)
-    audit(actor, "project.delete", "project", project_id)
+    await usecases.delete_project(db, audit.context(actor), project_id)
     return Response(status_code=204)

@@ -8,8 +8,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from controlplane.db import ConstraintViolation, Executor, load_queries
+from controlplane.errors import Conflict, Invalid, NotFound
 from controlplane.projects.schemas import ProjectCreate, ProjectUpdate
-from controlplane.web.errors import Conflict, Invalid, NotFound
 
 _Q = load_queries("controlplane.projects")
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.db import Database
+from controlplane.errors import Conflict, NotFound
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.provisioner.context import Q, StepContext
 from controlplane.provisioner.steps import TAG, find_container, stop_container
-from controlplane.web.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from controlplane.auth.deps import UserActorDep, UserDep
 from controlplane.deps import AuditDep, DbDep, SealerDep, SettingsDep, StateDep
+from controlplane.errors import Conflict
 from controlplane.sso import service
 from controlplane.tenants.service import get_tenant
-from controlplane.web.errors import Conflict, error_responses
+from controlplane.web.errors import error_responses
 
 router = APIRouter(tags=["sso"])
 

@@ -21,9 +21,9 @@ import jwt
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database, load_queries
+from controlplane.errors import Conflict, Unauthorized
 from controlplane.sso.keys import ALGORITHM, SigningKey, public_keys, signing_key
 from controlplane.state import Services
-from controlplane.web.errors import Conflict, Unauthorized
 
 _Q = load_queries("controlplane.sso")
 TTL = timedelta(seconds=60)

@@ -30,10 +30,10 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from controlplane.db import Executor, load_queries
+from controlplane.errors import Conflict, NotFound
 from controlplane.projects import service as projects
 from controlplane.projects.schemas import ProjectUpdate
 from controlplane.sysconfig.schemas import SystemSettingsUpdate
-from controlplane.web.errors import Conflict, NotFound
 
 _Q = load_queries("controlplane.sysconfig")
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.errors import Invalid
 from controlplane.provisioner.addresses import host_of
 from controlplane.validation import RESERVED_SUBDOMAINS
-from controlplane.web.errors import Invalid
 
 COMMON_RESERVED = RESERVED_SUBDOMAINS | frozenset(
     {

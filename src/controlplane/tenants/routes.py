@@ -9,9 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from controlplane.deps import AdminDep, AuditDep, DbDep, SettingsDep
-from controlplane.projects.service import project_for_tenant
-from controlplane.tenants import service
-from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
+from controlplane.tenants import service, usecases
 from controlplane.tenants.schemas import (
     TenantCreate,
     TenantDetail,
@@ -39,25 +37,7 @@ async def create_tenant(
     audit: AuditDep,
     response: Response,
 ) -> dict[str, Any]:
-    hosts = TenantHosts.from_settings(settings)
-    require_tenant_label(hosts, body.subdomain)
-    project = await project_for_tenant(db, body.project_id)
-    row = await service.create_tenant(
-        db,
-        project=project,
-        subdomain=body.subdomain,
-        name=body.name,
-        owner_user_id=body.owner_user_id,
-        node_id=body.node_id,
-        hosts=hosts,
-    )
-    audit(
-        actor,
-        "tenant.create",
-        "tenant",
-        row["id"],
-        body.model_dump(mode="json") | {"node_id": str(row["node_id"]), "vmid": row["vmid"]},
-    )
+    row = await usecases.create_tenant(db, settings, audit.context(actor), body)
     response.headers["Location"] = f"/api/v1/tenants/{row['id']}"
     return row
 
@@ -105,11 +85,7 @@ async def get_tenant(tenant_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any]:
 async def update_tenant(
     tenant_id: UUID, body: TenantUpdate, db: DbDep, actor: AdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.update_tenant(
-        db, tenant_id, name=body.name, ram_mb=body.ram_mb, cores=body.cores
-    )
-    audit(actor, "tenant.update", "tenant", tenant_id, body.model_dump(exclude_unset=True))
-    return row
+    return await usecases.update_tenant(db, audit.context(actor), tenant_id, body)
 
 
 @router.post(
@@ -122,9 +98,7 @@ async def update_tenant(
 async def suspend_tenant(
     tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.request_suspend(db, tenant_id)
-    audit(actor, "tenant.suspend", "tenant", tenant_id, {"status": row["status"]})
-    return row
+    return await usecases.request_transition(db, audit.context(actor), tenant_id, "suspend")
 
 
 @router.post(
@@ -137,9 +111,7 @@ async def suspend_tenant(
 async def resume_tenant(
     tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.request_resume(db, tenant_id)
-    audit(actor, "tenant.resume", "tenant", tenant_id, {"status": row["status"]})
-    return row
+    return await usecases.request_transition(db, audit.context(actor), tenant_id, "resume")
 
 
 @router.post(
@@ -152,9 +124,7 @@ async def resume_tenant(
 async def retry_tenant(
     tenant_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.request_retry(db, tenant_id)
-    audit(actor, "tenant.retry", "tenant", tenant_id, {"status": row["status"]})
-    return row
+    return await usecases.request_transition(db, audit.context(actor), tenant_id, "retry")
 
 
 @router.delete(
@@ -172,6 +142,5 @@ async def delete_tenant(
         bool, Query(description="Remove even if Proxmox no longer has the container")
     ] = False,
 ) -> dict[str, Any]:
-    row = await service.request_delete(db, tenant_id, force=force)
-    audit(actor, "tenant.force_delete" if force else "tenant.delete", "tenant", tenant_id)
-    return row
+    transition: usecases.Transition = "force_delete" if force else "delete"
+    return await usecases.request_transition(db, audit.context(actor), tenant_id, transition)

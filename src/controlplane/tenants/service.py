@@ -16,8 +16,8 @@ import uuid
 from typing import Any
 
 from controlplane.db import ConstraintViolation, Executor, load_queries
+from controlplane.errors import Conflict, NoCapacity, NotFound
 from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
-from controlplane.web.errors import Conflict, Invalid, NotFound
 
 _Q = load_queries("controlplane.tenants")
 
@@ -36,10 +36,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
         "stop",
     ),
 }
-
-
-class NoCapacity(Conflict):
-    pass
 
 
 async def _place(tx: Executor, *, node_ids: list[uuid.UUID], ram: int) -> dict[str, Any] | None:
@@ -331,6 +327,6 @@ async def update_tenant(
             latest = await get_tenant(db, tenant_id)
             if latest["status"] in ("deleting", "deleted"):
                 raise Conflict(f"cannot change tenant {tenant_id}: it is {latest['status']}")
-            raise Invalid(f"node has no room for {new_ram} MB", field="ram_mb", status=409)
+            raise NoCapacity(f"node has no room for {new_ram} MB", field="ram_mb")
         row = resized
     return row

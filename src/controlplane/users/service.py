@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from controlplane.db import ConstraintViolation, Executor, load_queries
-from controlplane.web.errors import Conflict, NotFound
+from controlplane.errors import Conflict, NotFound
 
 _Q = load_queries("controlplane.users")
 

@@ -14,23 +14,17 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from controlplane.auth.deps import UserActorDep, UserDep
-from controlplane.billing.limits import create_tenant_within_tier
 from controlplane.config import Settings
 from controlplane.deps import AuditDep, DbDep, SettingsDep
-from controlplane.projects.service import self_service_project
-from controlplane.tenants import service
-from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
+from controlplane.errors import EmailNotVerified
+from controlplane.tenants import service, usecases
 from controlplane.tenants.schemas import TenantStatus
 from controlplane.users.schemas import UserTenantCreate, UserTenantPublic
 from controlplane.users.tenant_view import user_tenant
-from controlplane.web.errors import Forbidden, error_responses
+from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
 PREFIX = "/api/v1/user/tenants"
-
-
-class EmailNotVerified(Forbidden):
-    code = "email_not_verified"
 
 
 router = APIRouter(prefix=PREFIX, tags=["user tenants"])
@@ -77,22 +71,8 @@ async def create_my_tenant(
             "verify your e-mail address first (POST /api/v1/auth/resend-verification sends"
             " the mail again)"
         )
-    require_tenant_label(TenantHosts.from_settings(settings), body.subdomain)
-    project = await self_service_project(db, body.project)
-    row = await create_tenant_within_tier(  # 402 beyond the user's billing tier
-        db,
-        settings,
-        project=project,
-        subdomain=body.subdomain,
-        name=body.name,
-        owner_user_id=user["id"],
-    )
-    audit(
-        actor,
-        "tenant.create",
-        "tenant",
-        row["id"],
-        body.model_dump(mode="json") | {"node_id": str(row["node_id"]), "vmid": row["vmid"]},
+    row = await usecases.create_tenant(  # 402 beyond the user's billing tier
+        db, settings, audit.context(actor), body, owner_user_id=user["id"]
     )
     response.headers["Location"] = f"{PREFIX}/{row['id']}"
     return _public(row, settings)
@@ -121,8 +101,9 @@ async def delete_my_tenant(
     settings: SettingsDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    row = await service.request_delete(db, tenant_id, owner_user_id=user["id"])
-    audit(actor, "tenant.delete", "tenant", tenant_id)
+    row = await usecases.request_transition(
+        db, audit.context(actor), tenant_id, "delete", owner_user_id=user["id"]
+    )
     return _public(row, settings)
 
 
@@ -141,8 +122,9 @@ async def suspend_my_tenant(
     settings: SettingsDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    row = await service.request_suspend(db, tenant_id, owner_user_id=user["id"])
-    audit(actor, "tenant.suspend", "tenant", tenant_id, {"status": row["status"]})
+    row = await usecases.request_transition(
+        db, audit.context(actor), tenant_id, "suspend", owner_user_id=user["id"]
+    )
     return _public(row, settings)
 
 
@@ -161,8 +143,9 @@ async def resume_my_tenant(
     settings: SettingsDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    row = await service.request_resume(db, tenant_id, owner_user_id=user["id"])
-    audit(actor, "tenant.resume", "tenant", tenant_id, {"status": row["status"]})
+    row = await usecases.request_transition(
+        db, audit.context(actor), tenant_id, "resume", owner_user_id=user["id"]
+    )
     return _public(row, settings)
 
 
@@ -183,6 +166,7 @@ async def retry_my_tenant(
 ) -> dict[str, Any]:
     """From `error` only (409 otherwise), as the admin's retry: the operation that failed
     starts again, a provisioning at the step that failed."""
-    row = await service.request_retry(db, tenant_id, owner_user_id=user["id"])
-    audit(actor, "tenant.retry", "tenant", tenant_id, {"status": row["status"]})
+    row = await usecases.request_transition(
+        db, audit.context(actor), tenant_id, "retry", owner_user_id=user["id"]
+    )
     return _public(row, settings)

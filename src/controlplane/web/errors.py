@@ -4,8 +4,10 @@
                "fields": [{"field": "name", "message": "..."}]},
      "request_id": "..."}
 
-Services raise `ApiError` subclasses; FastAPI's own errors (404 for unknown paths, 405,
-422 validation) and unexpected exceptions are rendered in the same shape.
+Services raise domain errors (`controlplane.errors`), which `DOMAIN_STATUS` maps to a status
+and a code; the HTTP layer itself raises `ApiError` (a status of its own, headers). FastAPI's
+own errors (404 for unknown paths, 405, 422 validation) and unexpected exceptions are
+rendered in the same shape.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from controlplane import errors
 from controlplane.db import gateway as db
 from controlplane.web.context import request_id_var
 
@@ -81,28 +84,10 @@ class ApiError(Exception):
             self.status = status
 
 
-class BadRequest(ApiError):
-    status = 400
+class Challenge(ApiError):
+    """A 401 with its `WWW-Authenticate` header: no usable credentials on the request."""
 
-
-class Unauthorized(ApiError):
     status = 401
-
-
-class Forbidden(ApiError):
-    status = 403
-
-
-class NotFound(ApiError):
-    status = 404
-
-
-class Conflict(ApiError):
-    status = 409
-
-
-class Invalid(ApiError):
-    status = 422
 
 
 class TooManyRequests(ApiError):
@@ -111,6 +96,44 @@ class TooManyRequests(ApiError):
 
 class ServiceUnavailable(ApiError):
     status = 503
+
+
+# The one table from domain errors to HTTP: status and error code. A class not listed takes
+# its nearest listed base's entry.
+DOMAIN_STATUS: dict[type[errors.DomainError], tuple[int, str]] = {
+    errors.DomainError: (400, "bad_request"),
+    errors.BadRequest: (400, "bad_request"),
+    errors.InvalidToken: (400, "invalid_token"),
+    errors.Unauthorized: (401, "unauthorized"),
+    errors.PaymentRequired: (402, "payment_required"),
+    errors.Forbidden: (403, "forbidden"),
+    errors.EmailNotVerified: (403, "email_not_verified"),
+    errors.NotFound: (404, "not_found"),
+    errors.WireGuardDisabled: (404, "wireguard_disabled"),
+    errors.Conflict: (409, "conflict"),
+    errors.NoPrivateKey: (409, "no_private_key"),
+    errors.Invalid: (422, "invalid"),
+    errors.WrongCredentials: (401, "unauthorized"),
+    errors.AccountDisabled: (403, "forbidden"),
+}
+
+# What a handler may catch from a service or a dependency to show as a refusal.
+Refusal = errors.DomainError | ApiError
+REFUSALS = (errors.DomainError, ApiError)
+
+
+def http_of(exc: Refusal) -> tuple[int, str]:
+    """The HTTP status and error code of a refusal."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code or _CODES.get(exc.status, "error")
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    raise AssertionError("unreachable: DomainError is in the table")
+
+
+def status_of(exc: Refusal) -> int:
+    return http_of(exc)[0]
 
 
 def error_json(
@@ -148,6 +171,13 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
     return error_json(exc.status, exc.message, fields=fields, code=exc.code, headers=exc.headers)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    status, code = http_of(exc)
+    fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    return error_json(status, exc.message, fields=fields, code=code)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -196,6 +226,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(db.Unavailable, database_error)
     app.add_exception_handler(db.ConstraintViolation, database_error)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

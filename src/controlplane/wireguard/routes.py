@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from controlplane.deps import Actor, AdminDep, AuditDep, StateDep
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
-from controlplane.wireguard import service
+from controlplane.wireguard import service, usecases
 from controlplane.wireguard.schemas import PeerCreate, PeerPublic, PeerUpdate
 
 router = APIRouter(prefix="/api/v1/wireguard/peers", tags=["wireguard"])
@@ -66,14 +66,8 @@ async def list_peers(
 async def create_peer(
     body: PeerCreate, state: StateDep, actor: WgAdminDep, audit: AuditDep, response: Response
 ) -> dict[str, Any]:
-    row = await service.create_peer(state.db, state.sealer, state.settings, body)
-    audit(
-        actor,
-        "wireguard_peer.create",
-        "wireguard_peer",
-        row["id"],
-        body.model_dump(mode="json")
-        | {"address": row["address"], "key_generated": body.public_key is None},
+    row = await usecases.create_peer(
+        state.db, state.sealer, state.settings, audit.context(actor), body
     )
     response.headers["Location"] = f"/api/v1/wireguard/peers/{row['id']}"
     return row
@@ -93,24 +87,14 @@ async def get_peer(peer_id: UUID, state: StateDep, _: WgAdminDep) -> dict[str, A
 async def update_peer(
     peer_id: UUID, body: PeerUpdate, state: StateDep, actor: WgAdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.update_peer(state.db, state.settings, peer_id, body)
-    changed = body.model_dump(mode="json", exclude_unset=True)
-    audit(actor, "wireguard_peer.update", "wireguard_peer", peer_id, changed)
-    return row
+    return await usecases.update_peer(state.db, state.settings, audit.context(actor), peer_id, body)
 
 
 @router.delete("/{peer_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
 async def delete_peer(
     peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
 ) -> Response:
-    row = await service.delete_peer(state.db, state.settings, peer_id)
-    audit(
-        actor,
-        "wireguard_peer.delete",
-        "wireguard_peer",
-        peer_id,
-        {"name": row["name"], "public_key": row["public_key"], "address": row["address"]},
-    )
+    await usecases.delete_peer(state.db, state.settings, audit.context(actor), peer_id)
     return Response(status_code=204)
 
 
@@ -120,9 +104,7 @@ async def delete_peer(
 async def enable_peer(
     peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.set_enabled(state.db, state.settings, peer_id, True)
-    audit(actor, "wireguard_peer.enable", "wireguard_peer", peer_id)
-    return row
+    return await usecases.set_enabled(state.db, state.settings, audit.context(actor), peer_id, True)
 
 
 @router.post(
@@ -131,9 +113,9 @@ async def enable_peer(
 async def disable_peer(
     peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
 ) -> dict[str, Any]:
-    row = await service.set_enabled(state.db, state.settings, peer_id, False)
-    audit(actor, "wireguard_peer.disable", "wireguard_peer", peer_id)
-    return row
+    return await usecases.set_enabled(
+        state.db, state.settings, audit.context(actor), peer_id, False
+    )
 
 
 @router.get(
@@ -148,9 +130,10 @@ async def disable_peer(
 async def peer_config(
     peer_id: UUID, state: StateDep, actor: WgAdminDep, audit: AuditDep
 ) -> Response:
-    text = await service.render_config(state.db, state.sealer, state.settings, peer_id)
+    text = await usecases.export_config(
+        state.db, state.sealer, state.settings, audit.context(actor), peer_id
+    )
     peer = await service.get_peer(state.db, state.settings, peer_id)
-    audit(actor, "wireguard_peer.export", "wireguard_peer", peer_id, {"format": "conf"})
     return Response(
         text,
         media_type="text/plain; charset=utf-8",
@@ -185,10 +168,15 @@ async def peer_qr(
     kind: Literal["png", "svg"] = format or (
         "svg" if accept and "image/svg+xml" in accept.lower() else "png"
     )
-    image = await service.render_qr(
-        state.db, state.sealer, state.settings, peer_id, kind=kind, scale=scale
+    image = await usecases.export_qr(
+        state.db,
+        state.sealer,
+        state.settings,
+        audit.context(actor),
+        peer_id,
+        kind=kind,
+        scale=scale,
     )
-    audit(actor, "wireguard_peer.export", "wireguard_peer", peer_id, {"format": f"qr-{kind}"})
     return Response(
         image,
         media_type="image/svg+xml" if kind == "svg" else "image/png",

@@ -28,7 +28,7 @@ import segno
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import ConstraintViolation, Executor, load_queries
-from controlplane.web.errors import Conflict, Invalid, NotFound
+from controlplane.errors import Conflict, Invalid, NoPrivateKey, NotFound, WireGuardDisabled
 from controlplane.wireguard.keys import generate_keypair
 from controlplane.wireguard.schemas import PeerCreate, PeerUpdate
 
@@ -38,20 +38,6 @@ _Q = load_queries("controlplane.wireguard")
 LOCK_KEY = 0x7767_7065_6572
 KEEPALIVE_SECONDS = 25
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class WireGuardDisabled(NotFound):
-    code = "wireguard_disabled"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "WireGuard is not enabled on this control plane "
-            "(set WG_HUB_PUBLIC_KEY and WG_ENDPOINT to enable it)"
-        )
-
-
-class NoPrivateKey(Conflict):
-    code = "no_private_key"
 
 
 @dataclass(frozen=True)

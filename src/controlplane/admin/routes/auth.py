@@ -24,7 +24,7 @@ from controlplane.admin.sessions import (
 from controlplane.admin.web import is_htmx, redirect_after_change, render, safe_next
 from controlplane.deps import Actor, AuditDep, StateDep
 from controlplane.validation import SingleLine
-from controlplane.web.errors import ApiError
+from controlplane.web.errors import REFUSALS, status_of
 
 router = APIRouter()
 
@@ -231,8 +231,8 @@ async def passkey_rename(
         row = await passkeys.rename_passkey(state.db, passkey_id, body.name)
     except FormErrors as exc:
         return await _passkeys_page(request, state, {"": exc.errors.get("name") or str(exc)}, 422)
-    except ApiError as exc:
-        return await _passkeys_page(request, state, {"": exc.message}, exc.status)
+    except REFUSALS as exc:
+        return await _passkeys_page(request, state, {"": exc.message}, status_of(exc))
     audit(
         actor_of(session),
         "admin.passkey.rename",
@@ -249,8 +249,8 @@ async def passkey_delete(
 ) -> Response:
     try:
         row = await passkeys.remove_passkey(state.db, passkey_id)
-    except ApiError as exc:
-        return await _passkeys_page(request, state, {"": exc.message}, exc.status)
+    except REFUSALS as exc:
+        return await _passkeys_page(request, state, {"": exc.message}, status_of(exc))
     audit(
         actor_of(session),
         "admin.passkey.delete",

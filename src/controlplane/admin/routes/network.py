@@ -14,9 +14,10 @@ from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_d
 from controlplane.admin.guard import CurrentAdmin, actor_of
 from controlplane.admin.web import flash_error, redirect_after_change, render
 from controlplane.deps import AuditDep, StateDep
+from controlplane.errors import WireGuardDisabled
 from controlplane.state import Services
-from controlplane.web.errors import ApiError
-from controlplane.wireguard import service
+from controlplane.web.errors import REFUSALS, status_of
+from controlplane.wireguard import service, usecases
 from controlplane.wireguard.schemas import PeerCreate, PeerUpdate
 
 router = APIRouter()
@@ -26,7 +27,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def _enabled(state: Services) -> bool:
     try:
         service.config_of(state.settings)
-    except service.WireGuardDisabled:
+    except WireGuardDisabled:
         return False
     return True
 
@@ -80,19 +81,19 @@ async def create_peer(
             values, fields=PeerCreate.model_fields, checkboxes=("enabled",), lines=("allowed_ips",)
         )
         body = validate(PeerCreate, data)
-        row = await service.create_peer(state.db, state.sealer, state.settings, body)
+        row = await usecases.create_peer(
+            state.db,
+            state.sealer,
+            state.settings,
+            audit.context(actor_of(session)),
+            body,
+            record_key_generated=False,
+        )
     except FormErrors as exc:
         return await _page(request, state, values=shown, errors=exc.errors, status=exc.status)
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return await _page(request, state, values=shown, errors=err.errors, status=err.status)
-    audit(
-        actor_of(session),
-        "wireguard_peer.create",
-        "wireguard_peer",
-        row["id"],
-        body.model_dump(mode="json") | {"address": row["address"]},
-    )
     return redirect_after_change(request, f"/admin/network/peers/{row['id']}")
 
 
@@ -107,8 +108,8 @@ async def _peer_page(
 ) -> Response:
     try:
         peer = await service.get_peer(state.db, state.settings, peer_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     shown = values or {
         "name": peer["name"],
         "allowed_ips": "\n".join(peer["allowed_ips"]),
@@ -141,23 +142,18 @@ async def update_peer(
             keep_empty=("notes",),
         )
         body = validate(PeerUpdate, data)
-        await service.update_peer(state.db, state.settings, peer_id, body)
+        await usecases.update_peer(
+            state.db, state.settings, audit.context(actor_of(session)), peer_id, body
+        )
     except FormErrors as exc:
         return await _peer_page(
             request, state, peer_id, values=values, errors=exc.errors, status=exc.status
         )
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return await _peer_page(
             request, state, peer_id, values=values, errors=err.errors, status=err.status
         )
-    audit(
-        actor_of(session),
-        "wireguard_peer.update",
-        "wireguard_peer",
-        peer_id,
-        body.model_dump(mode="json", exclude_unset=True),
-    )
     return redirect_after_change(request, f"/admin/network/peers/{peer_id}")
 
 
@@ -170,23 +166,18 @@ async def peer_action(
     session: CurrentAdmin,
     audit: AuditDep,
 ) -> Response:
+    context = audit.context(actor_of(session))
     try:
         if action in ("enable", "disable"):
-            await service.set_enabled(state.db, state.settings, peer_id, action == "enable")
-            audit(actor_of(session), f"wireguard_peer.{action}", "wireguard_peer", peer_id)
-        elif action == "delete":
-            row = await service.delete_peer(state.db, state.settings, peer_id)
-            audit(
-                actor_of(session),
-                "wireguard_peer.delete",
-                "wireguard_peer",
-                peer_id,
-                {"name": row["name"], "public_key": row["public_key"], "address": row["address"]},
+            await usecases.set_enabled(
+                state.db, state.settings, context, peer_id, action == "enable"
             )
+        elif action == "delete":
+            await usecases.delete_peer(state.db, state.settings, context, peer_id)
         else:
             return flash_error(request, f"unknown action {action!r}", 404)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return redirect_after_change(request, "/admin/network")
 
 
@@ -195,11 +186,12 @@ async def peer_config(
     peer_id: UUID, request: Request, state: StateDep, session: CurrentAdmin, audit: AuditDep
 ) -> Response:
     try:
-        text = await service.render_config(state.db, state.sealer, state.settings, peer_id)
+        text = await usecases.export_config(
+            state.db, state.sealer, state.settings, audit.context(actor_of(session)), peer_id
+        )
         peer = await service.get_peer(state.db, state.settings, peer_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
-    audit(actor_of(session), "wireguard_peer.export", "wireguard_peer", peer_id, {"format": "conf"})
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return Response(
         text,
         media_type="text/plain; charset=utf-8",
@@ -216,14 +208,17 @@ async def peer_qr(
 ) -> Response:
     """A fragment with the QR code, loaded only when asked for (it holds the private key)."""
     try:
-        svg = await service.render_qr(
-            state.db, state.sealer, state.settings, peer_id, kind="svg", scale=4
+        svg = await usecases.export_qr(
+            state.db,
+            state.sealer,
+            state.settings,
+            audit.context(actor_of(session)),
+            peer_id,
+            kind="svg",
+            scale=4,
         )
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
-    audit(
-        actor_of(session), "wireguard_peer.export", "wireguard_peer", peer_id, {"format": "qr-svg"}
-    )
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return render(
         request,
         "partials/peer_qr.html",

@@ -13,9 +13,9 @@ from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_d
 from controlplane.admin.guard import CurrentAdmin, actor_of
 from controlplane.admin.web import flash_error, redirect_after_change, render
 from controlplane.deps import AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
-from controlplane.nodes import service
+from controlplane.nodes import service, usecases
 from controlplane.nodes.schemas import NodeCreate, NodeUpdate
-from controlplane.web.errors import ApiError
+from controlplane.web.errors import REFUSALS, status_of
 
 router = APIRouter()
 SECRETS = ("token_secret", "ssh_private_key")
@@ -85,19 +85,14 @@ async def create_node(
         body = validate(
             NodeCreate, to_data(values, fields=NodeCreate.model_fields, checkboxes=CHECKBOXES)
         )
-        row = await service.create_node(state.db, state.sealer, body, verifier)
+        await usecases.create_node(
+            state.db, state.sealer, verifier, audit.context(actor_of(session)), body
+        )
     except FormErrors as exc:
         return _form(request, node=None, values=shown, errors=exc.errors, status=exc.status)
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return _form(request, node=None, values=shown, errors=err.errors, status=err.status)
-    audit(
-        actor_of(session),
-        "node.create",
-        "node",
-        row["id"],
-        body.model_dump(exclude=set(SECRETS)),
-    )
     return redirect_after_change(request, "/admin/nodes")
 
 
@@ -105,8 +100,8 @@ async def create_node(
 async def edit_node(node_id: UUID, request: Request, db: DbDep, _: CurrentAdmin) -> Response:
     try:
         node = service.public(await service.get_node(db, node_id))
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return _form(request, node=node, values=node)
 
 
@@ -122,8 +117,8 @@ async def update_node(
 ) -> Response:
     try:
         current = service.public(await service.get_node(state.db, node_id))
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     values = await read_form(request)
     shown = {k: v for k, v in values.items() if k not in SECRETS} | {
         "verify_tls": "verify_tls" in values
@@ -142,21 +137,20 @@ async def update_node(
             for k, v in body.model_dump(exclude_unset=True).items()
             if k in SECRETS or v != current.get(k)
         }
-        body = NodeUpdate.model_validate(changed)
-        await service.update_node(state.db, state.sealer, node_id, body, verifier)
+        await usecases.update_node(
+            state.db,
+            state.sealer,
+            verifier,
+            proxmox,
+            audit.context(actor_of(session)),
+            node_id,
+            NodeUpdate.model_validate(changed),
+        )
     except FormErrors as exc:
         return _form(request, node=current, values=shown, errors=exc.errors, status=exc.status)
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return _form(request, node=current, values=shown, errors=err.errors, status=err.status)
-    audit(
-        actor_of(session),
-        "node.update",
-        "node",
-        node_id,
-        {"changed": sorted(changed)} | {k: v for k, v in changed.items() if k not in SECRETS},
-    )
-    proxmox.forget(node_id)
     return redirect_after_change(request, "/admin/nodes")
 
 
@@ -165,8 +159,7 @@ async def delete_node(
     node_id: UUID, request: Request, db: DbDep, session: CurrentAdmin, audit: AuditDep
 ) -> Response:
     try:
-        await service.delete_node(db, node_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
-    audit(actor_of(session), "node.delete", "node", node_id)
+        await usecases.delete_node(db, audit.context(actor_of(session)), node_id)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return redirect_after_change(request, "/admin/nodes")

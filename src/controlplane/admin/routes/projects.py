@@ -12,9 +12,9 @@ from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_d
 from controlplane.admin.guard import CurrentAdmin, actor_of
 from controlplane.admin.web import flash_error, redirect_after_change, render
 from controlplane.deps import AuditDep, DbDep
-from controlplane.projects import service
+from controlplane.projects import service, usecases
 from controlplane.projects.schemas import ProjectCreate, ProjectUpdate
-from controlplane.web.errors import ApiError
+from controlplane.web.errors import REFUSALS, status_of
 
 router = APIRouter()
 NEW_DEFAULTS = {
@@ -88,17 +88,16 @@ async def create_project(
             lines=("bootstrap_commands",),
         )
         body = validate(ProjectCreate, data)
-        row = await service.create_project(db, body)
+        await usecases.create_project(db, audit.context(actor_of(session)), body)
     except FormErrors as exc:
         return _form(
             request, project=None, values=_shown(values), errors=exc.errors, status=exc.status
         )
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return _form(
             request, project=None, values=_shown(values), errors=err.errors, status=err.status
         )
-    audit(actor_of(session), "project.create", "project", row["id"], body.model_dump())
     return redirect_after_change(request, "/admin/projects")
 
 
@@ -106,8 +105,8 @@ async def create_project(
 async def edit_project(project_id: UUID, request: Request, db: DbDep, _: CurrentAdmin) -> Response:
     try:
         project = await service.get_project(db, project_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return _form(request, project=project, values=project)
 
 
@@ -117,8 +116,8 @@ async def update_project(
 ) -> Response:
     try:
         current = await service.get_project(db, project_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     values = await read_form(request)
     try:
         data = to_data(
@@ -132,17 +131,18 @@ async def update_project(
         changed = {
             k: v for k, v in body.model_dump(exclude_unset=True).items() if v != current.get(k)
         }
-        await service.update_project(db, project_id, ProjectUpdate.model_validate(changed))
+        await usecases.update_project(
+            db, audit.context(actor_of(session)), project_id, ProjectUpdate.model_validate(changed)
+        )
     except FormErrors as exc:
         return _form(
             request, project=current, values=_shown(values), errors=exc.errors, status=exc.status
         )
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return _form(
             request, project=current, values=_shown(values), errors=err.errors, status=err.status
         )
-    audit(actor_of(session), "project.update", "project", project_id, changed)
     return redirect_after_change(request, "/admin/projects")
 
 
@@ -151,10 +151,11 @@ async def make_default(
     project_id: UUID, request: Request, db: DbDep, session: CurrentAdmin, audit: AuditDep
 ) -> Response:
     try:
-        await service.update_project(db, project_id, ProjectUpdate(is_default=True))
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
-    audit(actor_of(session), "project.update", "project", project_id, {"is_default": True})
+        await usecases.update_project(
+            db, audit.context(actor_of(session)), project_id, ProjectUpdate(is_default=True)
+        )
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return redirect_after_change(request, "/admin/projects")
 
 
@@ -163,8 +164,7 @@ async def delete_project(
     project_id: UUID, request: Request, db: DbDep, session: CurrentAdmin, audit: AuditDep
 ) -> Response:
     try:
-        await service.delete_project(db, project_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
-    audit(actor_of(session), "project.delete", "project", project_id)
+        await usecases.delete_project(db, audit.context(actor_of(session)), project_id)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     return redirect_after_change(request, "/admin/projects")

@@ -15,7 +15,7 @@ from controlplane.db import Database
 from controlplane.deps import AuditDep, DbDep, SettingsDep
 from controlplane.sysconfig import service as sysconfig
 from controlplane.sysconfig.schemas import SystemSettingsUpdate
-from controlplane.web.errors import ApiError
+from controlplane.web.errors import REFUSALS
 
 router = APIRouter()
 
@@ -89,7 +89,7 @@ async def save_settings(
         return await _page(
             request, db, settings.base_domain, values, version, errors=exc.errors, status=exc.status
         )
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return await _page(
             request, db, settings.base_domain, values, version, errors=err.errors, status=err.status

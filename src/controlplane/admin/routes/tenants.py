@@ -3,7 +3,6 @@ force-delete). Lists and details poll while a shown tenant is still changing."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -22,33 +21,20 @@ from controlplane.admin.web import (
 )
 from controlplane.db import Database
 from controlplane.deps import AuditDep, DbDep, SettingsDep
-from controlplane.projects import service as projects
-from controlplane.tenants import service
-from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
+from controlplane.tenants import service, usecases
 from controlplane.tenants.schemas import TenantCreate, TenantStatus
-from controlplane.web.errors import ApiError
+from controlplane.web.errors import REFUSALS, status_of
 
 router = APIRouter()
 PAGE_SIZE = 50
 
-Action = Callable[[Database, UUID], Awaitable[dict[str, Any]]]
-
-
-async def _force_delete(db: Database, tenant_id: UUID) -> dict[str, Any]:
-    return await service.request_delete(db, tenant_id, force=True)
-
-
-# URL name -> (audit action, service call, statuses it applies to)
-ACTIONS: dict[str, tuple[str, Action, tuple[str, ...]]] = {
-    "suspend": ("tenant.suspend", service.request_suspend, service.TRANSITIONS["suspend"][0]),
-    "resume": ("tenant.resume", service.request_resume, service.TRANSITIONS["resume"][0]),
-    "retry": ("tenant.retry", service.request_retry, ("error",)),
-    "delete": ("tenant.delete", service.request_delete, service.TRANSITIONS["delete"][0]),
-    "force-delete": (
-        "tenant.force_delete",
-        _force_delete,
-        service.TRANSITIONS["force_delete"][0],
-    ),
+# URL name -> (the use case's transition, statuses it applies to)
+ACTIONS: dict[str, tuple[usecases.Transition, tuple[str, ...]]] = {
+    "suspend": ("suspend", service.TRANSITIONS["suspend"][0]),
+    "resume": ("resume", service.TRANSITIONS["resume"][0]),
+    "retry": ("retry", ("error",)),
+    "delete": ("delete", service.TRANSITIONS["delete"][0]),
+    "force-delete": ("force_delete", service.TRANSITIONS["force_delete"][0]),
 }
 CONFIRM = {
     "suspend": "Suspend {name}? Its container stops.",
@@ -60,7 +46,7 @@ CONFIRM = {
 
 
 def actions_for(status: str) -> list[str]:
-    return [name for name, (_, _, allowed) in ACTIONS.items() if status in allowed]
+    return [name for name, (_, allowed) in ACTIONS.items() if status in allowed]
 
 
 class TenantFilters(BaseModel):
@@ -164,30 +150,12 @@ async def create_tenant(
     values = await read_form(request)
     try:
         body = validate(TenantCreate, to_data(values, fields=TenantCreate.model_fields))
-        hosts = TenantHosts.from_settings(settings)
-        require_tenant_label(hosts, body.subdomain)
-        project = await projects.project_for_tenant(db, body.project_id)
-        row = await service.create_tenant(
-            db,
-            project=project,
-            subdomain=body.subdomain,
-            name=body.name,
-            owner_user_id=body.owner_user_id,
-            node_id=body.node_id,
-            hosts=hosts,
-        )
+        row = await usecases.create_tenant(db, settings, audit.context(actor_of(session)), body)
     except FormErrors as exc:
         return await _create_form(request, db, values, exc.errors, exc.status)
-    except ApiError as exc:
+    except REFUSALS as exc:
         err = from_api_error(exc)
         return await _create_form(request, db, values, err.errors, err.status)
-    audit(
-        actor_of(session),
-        "tenant.create",
-        "tenant",
-        row["id"],
-        body.model_dump(mode="json") | {"node_id": str(row["node_id"]), "vmid": row["vmid"]},
-    )
     return redirect_after_change(request, f"/admin/tenants/{row['id']}")
 
 
@@ -195,8 +163,8 @@ async def create_tenant(
 async def tenant_detail(tenant_id: UUID, request: Request, db: DbDep, _: CurrentAdmin) -> Response:
     try:
         tenant = await service.get_tenant(db, tenant_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     trail = await reads.audit_page(db, target_type="tenant", target_id=str(tenant_id), limit=100)
     return render(
         request,
@@ -226,12 +194,14 @@ async def tenant_action(
 ) -> Response:
     if action not in ACTIONS:
         return flash_error(request, f"unknown action {action!r}", 404)
-    audit_action, call, _ = ACTIONS[action]
+    transition, _ = ACTIONS[action]
     try:
-        row = await call(db, tenant_id)
-    except ApiError as exc:
-        return flash_error(request, exc.message, exc.status)
-    audit(actor_of(session), audit_action, "tenant", tenant_id, {"status": row["status"]})
+        # The dashboard's entries carry the status reached, a delete's too.
+        await usecases.request_transition(
+            db, audit.context(actor_of(session)), tenant_id, transition, record_status=True
+        )
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
     if is_htmx(request) or request.headers.get("HX-Request") == "true":
         return Response(status_code=204, headers={"HX-Trigger": "tenants-changed"})
     return redirect_after_change(request, f"/admin/tenants/{tenant_id}")
