@@ -18,9 +18,9 @@ from controlplane.auth.schemas import (
 )
 from controlplane.config import Settings
 from controlplane.deps import Actor, AuditDep, DbDep, SettingsDep
-from controlplane.errors import LoginRefused
+from controlplane.errors import LoginRefused, Unauthorized
 from controlplane.users.schemas import UserPublic
-from controlplane.web.errors import Unauthorized, error_responses
+from controlplane.web.errors import ApiError, error_responses
 
 PREFIX = "/api/v1/auth"
 router = APIRouter(prefix=PREFIX, tags=["auth"])
@@ -134,10 +134,11 @@ async def refresh(
     try:
         row, pair = await service.refresh(db, settings, refresh_token=token)
     except Unauthorized as exc:
-        if from_cookie:
-            exc.headers["set-cookie"] = cookie.clear_header(settings)
         if isinstance(exc, service.RefreshReused):
             _audit_reuse(audit, exc)
+        if from_cookie:  # the same 401, clearing the refused cookie
+            headers = {"set-cookie": cookie.clear_header(settings)}
+            raise ApiError(exc.message, status=401, headers=headers) from exc
         raise
     if row.get("regranted"):
         # Not an error, but worth a trace: a token came back within the grace period.
