@@ -10,12 +10,14 @@ from pydantic import BaseModel
 
 from controlplane.db import load_queries
 from controlplane.deps import AdminDep, DbDep
-from controlplane.validation import IsoDateTime
+from controlplane.validation import IsoDateTime, Storable
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 _Q = load_queries("controlplane.audit")
+# A filter is compared with stored text: NUL, which PostgreSQL text cannot hold, is a 422.
+Filter = Annotated[str, Storable]
 
 
 class AuditPublic(BaseModel):
@@ -35,10 +37,10 @@ async def list_audit(
     db: DbDep,
     _: AdminDep,
     page: PageDep,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
-    target_type: Annotated[str | None, Query(max_length=50)] = None,
-    target_id: Annotated[str | None, Query(max_length=100)] = None,
+    actor: Annotated[Filter | None, Query(max_length=200)] = None,
+    action: Annotated[Filter | None, Query(max_length=100)] = None,
+    target_type: Annotated[Filter | None, Query(max_length=50)] = None,
+    target_id: Annotated[Filter | None, Query(max_length=100)] = None,
     since: IsoDateTime | None = None,
     until: IsoDateTime | None = None,
 ) -> dict[str, Any]:

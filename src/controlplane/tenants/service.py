@@ -1,8 +1,8 @@
 """Tenant rules: placement with RAM reservation, VMID choice, and the state machine.
 
 API calls only record intent and return; the workers (`controlplane.provisioner`) do the
-Proxmox work. Every transition is one compare-and-swap; an illegal one is a 409 that names
-the current status.
+Proxmox work. Every transition is one compare-and-swap; an illegal one is a `Conflict` that
+names the current status.
 
     provisioning -> active <-> suspended        (via suspending / resuming)
           |            |           |

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from controlplane.deps import AdminDep, AuditDep, DbDep
 from controlplane.users import service
 from controlplane.users.schemas import UserPublic, UserStatus
-from controlplane.validation import IsoDateTime
+from controlplane.validation import IsoDateTime, Storable
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
@@ -23,7 +23,8 @@ async def list_users(
     _: AdminDep,
     page: PageDep,
     email: Annotated[
-        str | None, Query(max_length=254, description="Part of the e-mail, any case")
+        Annotated[str, Storable] | None,
+        Query(max_length=254, description="Part of the e-mail, any case"),
     ] = None,
     status: UserStatus | None = None,
     created_since: IsoDateTime | None = None,
