@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from controlplane.db import ConstraintViolation, Database, Executor
+from controlplane.db.gateway import count_queries
 
 
 @pytest.fixture
@@ -85,3 +87,28 @@ async def test_the_constraint_error_is_not_a_domain_conflict(db: Database) -> No
         await _insert(db, "x")
     assert info.value.constraint == "gw_items_pkey"
     assert type(info.value).__name__ != "Conflict"
+
+
+async def test_count_queries_sees_only_its_own_context(db: Database) -> None:
+    started = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def background() -> None:  # a poller started before the count
+        while not stop.is_set():
+            await db.fetch_val("SELECT 1")
+            started.set()
+            await asyncio.sleep(0.001)
+
+    poller = asyncio.create_task(background())
+    await started.wait()
+    before = db.queries_run
+    with count_queries() as mine:
+        async with db.transaction() as tx:
+            await _insert(tx, "a")
+            await tx.fetch_val("SELECT count(*) FROM gw_items")
+        await asyncio.create_task(db.fetch_val("SELECT 2"))  # a task started inside counts
+        await asyncio.sleep(0.02)
+    stop.set()
+    await poller
+    assert mine.count == 3
+    assert db.queries_run - before > 3  # the total saw the poller too

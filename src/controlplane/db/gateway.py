@@ -15,8 +15,9 @@ Each domain's service turns the constraint names it expects into its domain erro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import psycopg
@@ -76,10 +77,31 @@ class Executor(Protocol):
 class QueryCounter:
     """How many statements ran through one `Database`, in transactions or not.
 
-    Read by tests to catch N+1 queries: a list endpoint must not grow with its rows."""
+    Read by tests to catch N+1 queries: a list endpoint must not grow with its rows. The
+    total counts every task's queries (background pollers too); `count_queries()` counts
+    only those of the code that runs inside it (and the tasks it starts)."""
 
     def __init__(self) -> None:
         self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+        for scope in _scopes.get():
+            scope.count += 1
+
+
+_scopes: ContextVar[tuple[QueryCounter, ...]] = ContextVar("query_scopes", default=())
+
+
+@contextmanager
+def count_queries() -> Iterator[QueryCounter]:
+    """Count the statements run by this context (a request made inside it, say) only."""
+    scope = QueryCounter()
+    token = _scopes.set((*_scopes.get(), scope))
+    try:
+        yield scope
+    finally:
+        _scopes.reset(token)
 
 
 class Transaction:
@@ -90,7 +112,7 @@ class Transaction:
         self._counter = counter
 
     async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Row]:
-        self._counter.count += 1
+        self._counter.tick()
         try:
             return await self.conn.execute(sql, params)
         except psycopg.Error as exc:
@@ -162,7 +184,7 @@ class Database:
         await self.pool.close()
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        self.counter.count += 1
+        self.counter.tick()
         try:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
@@ -171,7 +193,7 @@ class Database:
             raise (_translate(exc) or exc) from exc
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        self.counter.count += 1
+        self.counter.tick()
         try:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
@@ -184,7 +206,7 @@ class Database:
         return None if row is None else next(iter(row.values()))
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        self.counter.count += 1
+        self.counter.tick()
         try:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
