@@ -44,10 +44,12 @@ run: $(STAMP) portal
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 test: $(STAMP) portal-test
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
 
 # The long suites (chaos, faults, load, deep fuzzing), printing their figures (-s).

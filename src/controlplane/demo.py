@@ -201,6 +201,7 @@ async def run_demo(
 ) -> None:
     """Run until `stop` is set (SIGINT/SIGTERM); then shut everything down, Caddy included."""
     assert settings.api_token is not None
+    token = settings.api_token.get_secret_value()
     stop = stop or asyncio.Event()
     caddy = None
     if not settings.caddy_admin_url:
@@ -238,7 +239,6 @@ async def run_demo(
                 return
             await asyncio.sleep(0.05)
         base = f"http://{host}:{port}"
-        token = settings.api_token.get_secret_value()
         async with httpx.AsyncClient(
             base_url=base, headers={"Authorization": f"Bearer {token}"}
         ) as api:

@@ -104,7 +104,7 @@ class AuditLog:
         await self._idle.wait()
 
     def _take_batch(self) -> list[AuditEntry]:
-        batch = []
+        batch: list[AuditEntry] = []
         while len(batch) < self._batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch

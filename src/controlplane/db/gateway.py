@@ -152,8 +152,10 @@ class Session(Transaction):
 class Database:
     """The pool plus helpers. Each helper call runs in its own short transaction."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, url: str) -> None:
         self.pool = pool
+        # The URL it connects to, for a connection of its own (LISTEN) or a second pool.
+        self.url = url
         self.counter = QueryCounter()
 
     @property
@@ -178,7 +180,7 @@ class Database:
             name="controlplane",
         )
         await pool.open(wait=True, timeout=30)
-        return cls(pool)
+        return cls(pool, url)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -25,7 +25,7 @@ async def worker_database(settings: Settings, db: Database) -> AsyncIterator[Dat
     """The workers' pool of their own: a burst of API requests must not starve them of
     connections (nor they the API). Queued clones each hold one while they wait."""
     own = await Database.connect(
-        settings.database_url or db.pool.conninfo,
+        settings.database_url or db.url,
         min_size=1,
         max_size=2 * settings.worker_concurrency + 4,
         timeout=settings.db_pool_timeout_s,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -75,8 +76,9 @@ class Worker:
         """Wake the claim loop on NOTIFY from the tenants trigger; polling stays the fallback."""
         while True:
             try:
-                conninfo = self.ctx.db.pool.conninfo
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self.ctx.db.url, autocommit=True
+                ) as conn:
                     await conn.execute("LISTEN controlplane_work")
                     async for _ in conn.notifies():
                         self._wake.set()
@@ -155,10 +157,10 @@ class Worker:
         for row in rows:
             task = asyncio.create_task(self._process(row["id"]), name=f"tenant-{row['id']}")
             self._running[row["id"]] = task
-            task.add_done_callback(lambda _t, tid=row["id"]: self._done(tid))
+            task.add_done_callback(functools.partial(self._done, row["id"]))
         return len(rows)
 
-    def _done(self, tenant_id: uuid.UUID) -> None:
+    def _done(self, tenant_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
         self._running.pop(tenant_id, None)
         self._wake.set()
 

@@ -170,12 +170,11 @@ def peer_syncer(settings: Settings, db: Database) -> PeerSyncer | None:
     """The syncer of `WG_INTERFACE` (not started yet); None when WireGuard is not enabled."""
     if not settings.wg_hub_public_key or not settings.wg_endpoint:
         return None
-    conninfo = db.pool.conninfo  # a str here; psycopg_pool also allows a callable
     return PeerSyncer(
         db,
         interface=settings.wg_interface,
         uapi_dir=settings.wg_uapi_dir,
         hub_public_key=settings.wg_hub_public_key,
         interval=settings.wg_sync_seconds,
-        listen_conninfo=conninfo if isinstance(conninfo, str) else None,
+        listen_conninfo=db.url,
     )
