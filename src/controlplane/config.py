@@ -294,6 +294,12 @@ class TenantSettings(BaseModel):
         False,
         description="Accept a PUBLIC_URL/ADMIN_ORIGIN host under BASE_DOMAIN (not recommended)",
     )
+    subdomain_hold_days: float = Field(
+        7.0,
+        ge=0.0,
+        le=365.0,
+        description="A deleted tenant's subdomain stays reserved for its owner this long",
+    )
     tenant_networks: CommaList[Annotated[str, AfterValidator(_check_tenant_network)]] = Field(
         default_factory=lambda: list(DEFAULT_TENANT_NETWORKS),
         description="Networks tenant containers' addresses must lie in (pinned at provisioning)",

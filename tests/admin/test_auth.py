@@ -377,6 +377,37 @@ async def test_secure_cookie_outside_localhost(database_url: str) -> None:
         assert cookie_options(s, 60)["secure"] is secure, origin
 
 
+async def test_host_prefixed_cookies_when_the_dashboard_is_on_https(database_url: str) -> None:
+    # Over HTTPS the cookies are `__Host-` cookies (Secure, Path=/, no Domain), which a
+    # sibling subdomain (a tenant's app) can neither set nor overwrite.
+    from controlplane.app import create_app
+
+    origin = "https://cp.example.test"
+    app = create_app(make_settings(database_url, setup_token=SETUP_TOKEN, admin_origin=origin))
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=origin) as http,
+    ):
+        browser = Browser(http)
+        r = await browser.open("/admin/login")
+        pre = r.headers["set-cookie"]
+        assert pre.startswith("__Host-cp_admin_pre=")
+        r = await register_first(browser, SoftAuthenticator(origin, "cp.example.test"))
+        assert r.status_code == 200, r.text
+        cookies = r.headers.get_list("set-cookie")
+        session = next(c for c in cookies if c.startswith("__Host-cp_admin_session="))
+        for attribute in ("Secure", "Path=/;", "HttpOnly", "SameSite=strict"):
+            assert attribute.lower() in session.lower() + ";", (attribute, session)
+        assert "domain=" not in session.lower()
+        assert not any(c.startswith("cp_admin_session=") for c in cookies)
+        assert (await browser.open("/admin")).status_code == 200
+        r = await browser.post_form("/admin/logout")
+        gone = r.headers["set-cookie"]
+        assert gone.startswith("__Host-cp_admin_session=") and "secure" in gone.lower()
+        assert (await browser.open("/admin")).status_code == 303
+
+
 # --- passkeys ------------------------------------------------------------------------------
 
 

@@ -42,13 +42,38 @@ async def test_password_hashed_with_argon2id(client: httpx.AsyncClient, app: obj
     assert PASSWORD not in stored
 
 
-async def test_duplicate_email_is_409(client: httpx.AsyncClient) -> None:
-    await register(client, "ada@example.com")
-    r = await client.post(
-        "/api/v1/auth/register", json={"email": "ADA@example.com ", "password": PASSWORD}
+async def test_register_does_not_tell_whether_an_email_exists(
+    client: httpx.AsyncClient, app: object
+) -> None:
+    first = await register(client, "ada@example.com")
+    other = "amber-lantern-rivet-77"
+    again = await client.post(
+        "/api/v1/auth/register", json={"email": "ADA@example.com ", "password": other}
     )
-    assert r.status_code == 409
-    assert r.json()["error"]["fields"][0]["field"] == "email"
+    new = await client.post(
+        "/api/v1/auth/register", json={"email": "bob@example.com", "password": other}
+    )
+    # The same status and the same shape of answer for a taken and a new address ...
+    assert again.status_code == new.status_code == 201, again.text
+    assert set(again.json()) == set(new.json())
+    assert again.json()["email"] == "ada@example.com" and again.json()["id"] != first["id"]
+    assert again.headers.keys() - {"x-request-id", "content-length"} == (
+        new.headers.keys() - {"x-request-id", "content-length"}
+    )
+    # ... but no second account, and the first one keeps its password.
+    db = app.state.cp.db  # type: ignore[attr-defined]
+    assert await db.fetch_val("SELECT count(*) FROM users WHERE email = 'ada@example.com'") == 1
+    await login(client, "ada@example.com")
+    r = await client.post(
+        "/api/v1/auth/login", json={"email": "ada@example.com", "password": other}
+    )
+    assert r.status_code == 401
+    # The attempt is in the audit log, under the existing account.
+    await flush_audit(app)
+    rows = await db.fetch_all(
+        "SELECT target_id FROM audit_log WHERE action = 'user.register_existing'"
+    )
+    assert [str(row["target_id"]) for row in rows] == [first["id"]]
 
 
 async def test_password_policy_messages(client: httpx.AsyncClient) -> None:

@@ -241,3 +241,59 @@ async def test_the_body_deadline_ends_with_the_body(serve: ServeProcess) -> None
         await asyncio.sleep(BODY_TIMEOUT_S * 1.5)
         writer.write(request())
         assert status_of(await asyncio.wait_for(reader.read(), 10)) == 200
+
+
+@pytest.mark.slow
+async def test_slow_bodies_at_the_default_deadline(module_database: str) -> None:
+    """The reported case: 200 connections feed their bodies one byte every 3-5 s, against
+    the default BODY_TIMEOUT_S (20 s). Prints when the server closed them."""
+    import random
+    import time
+
+    proc = ServeProcess(module_database, env={"RUN_WORKERS": "false"})
+    proc.start()
+    try:
+        await proc.wait_healthy()
+        rng = random.Random(5)
+        started = time.monotonic()
+
+        async def one() -> tuple[float, bytes]:
+            async with connect(proc.port) as (reader, writer):
+                writer.write(
+                    b"POST /api/v1/tenants HTTP/1.1\r\nHost: localhost\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                )
+
+                async def feed() -> None:
+                    with contextlib.suppress(OSError):
+                        for _ in range(100):
+                            writer.write(b" ")
+                            await writer.drain()
+                            await asyncio.sleep(rng.uniform(3, 5))
+
+                feeder = asyncio.create_task(feed())
+                try:
+                    answer = await asyncio.wait_for(reader.read(), 60)
+                finally:
+                    feeder.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await feeder
+                return time.monotonic() - started, answer
+
+        results = await asyncio.gather(*(one() for _ in range(200)))
+    finally:
+        proc.stop()
+    closed_after = sorted(t for t, _ in results)
+    print(
+        "\nslow bodies at the default deadline:",
+        json.dumps(
+            {
+                "connections": 200,
+                "first_closed_s": round(closed_after[0], 1),
+                "last_closed_s": round(closed_after[-1], 1),
+                "answered_408": sum(status_of(a) == 408 for _, a in results),
+            }
+        ),
+    )
+    # Without the deadline the bodies would take 300-500 s: the read above would time out.
+    assert all(status_of(a) == 408 for _, a in results)

@@ -23,6 +23,7 @@ from controlplane.admin.sessions import (
     AdminSession,
     anonymous_csrf,
     check_session,
+    cookie_name,
     tokens_match,
 )
 from controlplane.admin.web import login_url
@@ -74,11 +75,13 @@ async def guard(request: Request, state: StateDep) -> None:
     session = await check_session(
         state.db,
         settings,
-        request.cookies.get(SESSION_COOKIE),
+        request.cookies.get(cookie_name(settings, SESSION_COOKIE)),
         touch=request.headers.get(POLL_HEADER) != "1",
     )
     request.state.admin_session = session
-    request.state.pre_csrf = anonymous_csrf(settings, request.cookies.get(PRE_COOKIE)) or ""
+    request.state.pre_csrf = (
+        anonymous_csrf(settings, request.cookies.get(cookie_name(settings, PRE_COOKIE))) or ""
+    )
     if request.method in SAFE_METHODS:
         return
     # Browsers send `Origin: null` for our own forms (Referrer-Policy: no-referrer), so the

@@ -58,15 +58,33 @@ def is_local(settings: Settings) -> bool:
     return host in _LOCAL_HOSTS or host.endswith(".localhost")
 
 
+def on_https(settings: Settings) -> bool:
+    return urlsplit(settings.admin_origin).scheme == "https"
+
+
+def cookie_name(settings: Settings, base: str) -> str:
+    """`__Host-` + base when the dashboard is on HTTPS: browsers then accept the cookie only
+    with Secure, Path=/ and no Domain, so a sibling subdomain (a tenant's app) can neither
+    set nor overwrite it. Plain HTTP (local use) cannot have the prefix."""
+    return f"__Host-{base}" if on_https(settings) else base
+
+
 def cookie_options(settings: Settings, max_age: int | None) -> dict[str, Any]:
-    """HttpOnly, SameSite=Strict, scoped to /admin; Secure everywhere but localhost."""
+    """HttpOnly, SameSite=Strict; Secure everywhere but localhost; scoped to /admin, or to
+    / as the `__Host-` prefix requires on HTTPS."""
     return {
         "httponly": True,
         "samesite": "strict",
-        "secure": not is_local(settings),
-        "path": COOKIE_PATH,
+        "secure": on_https(settings) or not is_local(settings),
+        "path": "/" if on_https(settings) else COOKIE_PATH,
         "max_age": max_age,
     }
+
+
+def expire_cookie(settings: Settings) -> dict[str, Any]:
+    """What `Response.delete_cookie` needs to remove a cookie set with `cookie_options`."""
+    options = cookie_options(settings, None)
+    return {k: options[k] for k in ("path", "secure", "httponly", "samesite")}
 
 
 async def create_session(

@@ -64,7 +64,7 @@ async def auth_config(settings: SettingsDep) -> dict[str, Any]:
     "/register",
     status_code=201,
     response_model=UserPublic,
-    responses=error_responses(400, 403, 409, 422, 429),
+    responses=error_responses(400, 403, 422, 429),
 )
 async def register(
     body: RegisterRequest,
@@ -73,8 +73,11 @@ async def register(
     hasher: HasherDep,
     audit: AuditDep,
 ) -> dict[str, Any]:
-    """Create an account. Log in afterwards with the same e-mail and password."""
-    user = await service.register(
+    """Create an account. Log in afterwards with the same e-mail and password.
+
+    An address that has an account already gets the same answer (no second account is
+    made), so this cannot be used to find out who has an account."""
+    user, existing = await service.register(
         db,
         hasher,
         settings,
@@ -82,7 +85,10 @@ async def register(
         password=body.password,
         registration_token=body.registration_token,
     )
-    audit(actor_for(user["id"], user["email"]), "user.register", "user", user["id"])
+    if existing is None:
+        audit(actor_for(user["id"], user["email"]), "user.register", "user", user["id"])
+    else:
+        audit(ANONYMOUS, "user.register_existing", "user", existing, {"email": body.email})
     return user
 
 

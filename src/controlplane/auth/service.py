@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controlplane.auth.passwords import Hasher, check_password, normalise
@@ -101,7 +101,15 @@ async def register(
     email: str,
     password: str,
     registration_token: str | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], uuid.UUID | None]:
+    """The new account's public row, and None; or, for an address that has an account
+    already, a row of the same shape and that account's id.
+
+    Sign-up must not tell who has an account: a taken address gets the same status and
+    the same shape of answer after the same work (the password is hashed either way),
+    and no second account is made. The owner of the address is told by mail instead
+    (`mail.account.registration_attempted`, when mail is on); the route audits it.
+    """
     check_registration_token(settings, registration_token)
     check_password(password, email=email)
     password_hash = await hasher.hash(password)
@@ -111,11 +119,22 @@ async def register(
             user = await users.create_user(tx, email=email, password_hash=password_hash)
             if settings.mail_enabled:
                 await outbox.queue_verification(tx, settings, user)
-    except Conflict as exc:
-        if exc.field == "email":  # the owner of the address is told, through the outbox
-            await account.registration_attempted(db, settings, email=email)
-        raise
-    return user
+        return user, None
+    except users.EmailTaken:
+        existing = await users.user_for_login(db, email)
+    # The owner of the address is told, through the outbox (when mail is on).
+    await account.registration_attempted(db, settings, email=email)
+    now = datetime.now(UTC)
+    lookalike = {
+        "id": uuid.uuid4(),
+        "email": email,
+        "email_verified": False,
+        "disabled_at": None,
+        "last_login_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return lookalike, existing["id"] if existing is not None else None
 
 
 async def login(

@@ -77,4 +77,5 @@ async def create_tenant_within_tier(
             name=name,
             owner_user_id=owner_user_id,
             hosts=TenantHosts.from_settings(settings),
+            hold_s=settings.subdomain_hold_days * 86_400,
         )

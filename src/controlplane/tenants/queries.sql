@@ -116,3 +116,12 @@ UPDATE tenants SET ram_mb = %(ram)s, cores = %(cores)s, config_pending = true, u
 FROM n
 WHERE tenants.id = %(id)s
 RETURNING tenants.*
+
+-- name: subdomain_held
+-- The most recent user-owned tenant with this subdomain deleted within the hold, if any.
+SELECT owner_user_id, deleted_at + make_interval(secs => %(hold)s) AS held_until
+FROM tenants
+WHERE subdomain = %(subdomain)s AND status = 'deleted' AND owner_user_id IS NOT NULL
+  AND deleted_at > now() - make_interval(secs => %(hold)s)
+ORDER BY deleted_at DESC
+LIMIT 1

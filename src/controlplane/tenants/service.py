@@ -56,10 +56,15 @@ async def create_tenant(
     owner_user_id: uuid.UUID | None = None,
     node_id: uuid.UUID | None = None,
     hosts: TenantHosts,
+    hold_s: float = 0.0,
 ) -> dict[str, Any]:
     """Record a tenant in `provisioning`, with its RAM reserved and its VMID chosen.
 
-    `hosts` says which subdomains are the operator's (422 naming `subdomain`).
+    `hosts` says which subdomains are the operator's (422 naming `subdomain`). With
+    `hold_s` (a user creating a tenant), a subdomain whose tenant another user deleted less
+    than `hold_s` seconds ago is refused: it stays reserved for that owner for a while, so
+    a lapsed or mistaken delete cannot hand their name (and the links and certificates
+    pointing at it) to someone else at once. The operator passes no hold.
     """
     require_tenant_label(hosts, subdomain)
     # Two creators on nodes whose VMID ranges overlap can pick the same VMID; the unique
@@ -73,6 +78,7 @@ async def create_tenant(
                 name=name,
                 owner_user_id=owner_user_id,
                 node_id=node_id,
+                hold_s=hold_s,
             )
         except ConstraintViolation as exc:
             if exc.constraint == "tenants_subdomain_live":
@@ -94,10 +100,22 @@ async def _create_once(
     name: str | None,
     owner_user_id: uuid.UUID | None,
     node_id: uuid.UUID | None,
+    hold_s: float = 0.0,
 ) -> dict[str, Any]:
     ram, template = project["ram_mb"], project["template_vmid"]
     tenant_id = uuid.uuid4()
     async with db.transaction() as tx:
+        if hold_s > 0:
+            held = await tx.fetch_one(
+                _Q["subdomain_held"], {"subdomain": subdomain, "hold": hold_s}
+            )
+            if held is not None and held["owner_user_id"] != owner_user_id:
+                until = held["held_until"].strftime("%Y-%m-%d %H:%M UTC")
+                raise Conflict(
+                    f"subdomain {subdomain!r} is held for the owner of the deleted tenant "
+                    f"until {until}",
+                    field="subdomain",
+                )
         if node_id is not None:
             exists = await tx.fetch_val(
                 "SELECT status FROM nodes WHERE id = %(id)s", {"id": node_id}

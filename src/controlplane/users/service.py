@@ -19,13 +19,17 @@ from controlplane.errors import Conflict, NotFound
 _Q = load_queries("controlplane.users")
 
 
+class EmailTaken(Conflict):
+    """An account with this e-mail address exists already."""
+
+
 async def create_user(db: Executor, *, email: str, password_hash: str) -> dict[str, Any]:
     params = {"id": uuid.uuid4(), "email": email, "password_hash": password_hash}
     try:
         row = await db.fetch_one(_Q["user_insert"], params)
     except ConstraintViolation as exc:
         if exc.constraint == "users_email_key":
-            raise Conflict("an account with this e-mail already exists", field="email") from None
+            raise EmailTaken("an account with this e-mail already exists", field="email") from None
         raise
     assert row is not None
     return row

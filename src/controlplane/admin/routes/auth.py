@@ -16,8 +16,10 @@ from controlplane.admin.sessions import (
     PRE_COOKIE,
     SESSION_COOKIE,
     anonymous_csrf,
+    cookie_name,
     cookie_options,
     create_session,
+    expire_cookie,
     new_pre_token,
     revoke_session,
 )
@@ -60,10 +62,13 @@ class Rename(_Body):
 
 def _logged_in(state: Any, token: str, target: str) -> JSONResponse:
     response = JSONResponse({"ok": True, "redirect": target})
+    settings = state.settings
     response.set_cookie(
-        SESSION_COOKIE, token, **cookie_options(state.settings, state.settings.admin_session_ttl_s)
+        cookie_name(settings, SESSION_COOKIE),
+        token,
+        **cookie_options(settings, settings.admin_session_ttl_s),
     )
-    response.delete_cookie(PRE_COOKIE, path="/admin")
+    response.delete_cookie(cookie_name(settings, PRE_COOKIE), **expire_cookie(settings))
     return response
 
 
@@ -71,7 +76,7 @@ def _logged_in(state: Any, token: str, target: str) -> JSONResponse:
 async def login_page(request: Request, state: StateDep, next: str | None = None) -> Response:
     if getattr(request.state, "admin_session", None) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    pre = request.cookies.get(PRE_COOKIE)
+    pre = request.cookies.get(cookie_name(state.settings, PRE_COOKIE))
     fresh = None
     if not pre or anonymous_csrf(state.settings, pre) is None:
         fresh = new_pre_token()
@@ -87,7 +92,9 @@ async def login_page(request: Request, state: StateDep, next: str | None = None)
         },
     )
     if fresh is not None:
-        response.set_cookie(PRE_COOKIE, fresh, **cookie_options(state.settings, None))
+        response.set_cookie(
+            cookie_name(state.settings, PRE_COOKIE), fresh, **cookie_options(state.settings, None)
+        )
     return response
 
 
@@ -170,7 +177,9 @@ async def logout(
     await revoke_session(state.db, session.id, "logout")
     audit(actor_of(session), "admin.logout", "admin_user", session.admin_user_id)
     response = redirect_after_change(request, "/admin/login")
-    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    response.delete_cookie(
+        cookie_name(state.settings, SESSION_COOKIE), **expire_cookie(state.settings)
+    )
     return response
 
 
@@ -260,6 +269,8 @@ async def passkey_delete(
     )
     if session.id in row["revoked_sessions"]:
         response = redirect_after_change(request, "/admin/login")
-        response.delete_cookie(SESSION_COOKIE, path="/admin")
+        response.delete_cookie(
+            cookie_name(state.settings, SESSION_COOKIE), **expire_cookie(state.settings)
+        )
         return response
     return await _after_change(request, state)
