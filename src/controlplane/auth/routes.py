@@ -229,7 +229,8 @@ async def change_password(
     response: Response,
 ) -> dict[str, Any]:
     """Needs the current password. Every existing token of the user stops working; the
-    answer is a fresh pair for this client."""
+    answer is a fresh pair for this client (with `refresh_in_cookie`, its refresh token
+    goes into the cp_refresh cookie, as at login)."""
     _no_store(response)
     pair = await service.change_password(
         db,
@@ -240,4 +241,6 @@ async def change_password(
         new_password=body.new_password,
     )
     audit(actor, "auth.password_change", "user", user["id"])
+    if body.refresh_in_cookie:
+        return _into_cookie(pair, response, settings)
     return pair

@@ -44,6 +44,11 @@ class RefreshRequest(_Strict):
 class PasswordChange(_Strict):
     current_password: Password
     new_password: Password
+    refresh_in_cookie: bool = Field(
+        False,
+        description="For browsers: the new refresh token replaces the cp_refresh cookie"
+        " instead of coming back in the answer, whose refresh_token is then null",
+    )
 
 
 class TokenPair(BaseModel):
