@@ -358,8 +358,9 @@ async def _narrow_screen_and_keyboard_only(portal: Portal) -> None:
             assert width <= 360, (path, width)
             await axe(portal, page, f"narrow{path}")
         await page.goto(portal.base + "/login")
+        await expect(page.get_by_label("E-mail address")).to_be_visible()
         await page.keyboard.press("Tab")  # the skip link first
-        assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+        await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
         await page.keyboard.press("Enter")
         for _ in range(4):
             await page.keyboard.press("Tab")
