@@ -27,7 +27,7 @@ from controlplane.sysconfig.schemas import SystemSettingsUpdate
 from tests.billing.conftest import SK, TIERS, WHSEC, event, invoice, sign, subscription
 from tests.billing.fakestripe import FakeStripe, serve
 from tests.conftest import ADMIN_TOKEN, SimHandle, make_settings, start_sim
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, docs_screenshot_wanted
 
 pytestmark = pytest.mark.browser
 
@@ -159,6 +159,12 @@ async def shot(page: Page, name: str) -> None:
         await page.screenshot(path=str(ARTIFACTS / f"portal-{name}.png"), full_page=True)
 
 
+async def docs_shot(page: Page, name: str) -> None:
+    """`CP_DOCS_SCREENSHOT=1`: the README's screenshots of the portal (docs/portal-*.png)."""
+    if docs_screenshot_wanted():
+        await page.screenshot(path=str(ROOT / "docs" / f"portal-{name}.png"))
+
+
 async def deliver(base: str, evt: dict[str, Any]) -> None:
     payload = json.dumps(evt)
     async with httpx.AsyncClient(base_url=base) as client:
@@ -207,6 +213,7 @@ async def _journey(portal: Portal, page: Page, base: str) -> None:
     await page.goto(base + "/signup")
     await expect(page.get_by_label("Registration token")).to_be_visible()
     await axe(portal, page, "signup")
+    await docs_shot(page, "signup")
     await page.get_by_label("E-mail address").fill("ada@example.com")
     await page.get_by_label("Password").fill("short")
     await page.get_by_label("Registration token").fill(REGISTRATION_TOKEN)
@@ -236,6 +243,7 @@ async def _journey(portal: Portal, page: Page, base: str) -> None:
     if await page.get_by_label("Project").count():  # a control plane that lists projects
         await expect(page.get_by_label("Project")).to_have_value("web")
     await axe(portal, page, "create")
+    await docs_shot(page, "create")
     await page.get_by_label("Address").fill("Not valid!")
     await page.get_by_role("button", name="Create").click()
     await expect(page.locator("#subdomain-error")).to_be_visible()
@@ -246,6 +254,7 @@ async def _journey(portal: Portal, page: Page, base: str) -> None:
     await axe(portal, page, "tenant-provisioning")
     await expect(page.locator("[data-status=active]")).to_be_visible(timeout=30_000)
     await axe(portal, page, "tenant-active")
+    await docs_shot(page, "tenant")
 
     # Suspend and resume.
     await page.get_by_role("button", name="Suspend").click()
@@ -306,10 +315,12 @@ async def _journey(portal: Portal, page: Page, base: str) -> None:
     await expect(page.get_by_text("Payment confirmed")).to_be_visible(timeout=10_000)
     await expect(page.get_by_test_id("tier")).to_have_text("Basic")
     await axe(portal, page, "billing-paid")
+    await docs_shot(page, "billing")
 
     # Account: change the password, then log out everywhere.
     await page.get_by_role("link", name="Account").click()
     await axe(portal, page, "account")
+    await docs_shot(page, "account")
     await page.get_by_label("Current password").fill("wrong password entirely")
     await page.get_by_label("New password").fill(NEW_PASSWORD)
     await page.get_by_role("button", name="Change password").click()
