@@ -3,6 +3,9 @@ on loopback; the outbox's claim, retry and restart rules."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
 
@@ -11,6 +14,15 @@ from tests.auth.conftest import PASSWORD, bearer, client_for, login, register, u
 from tests.mail.conftest import Sink, link_token
 
 NEW_PASSWORD = "amber-lantern-rivet-77"
+
+
+async def wait_for_sent(db: Any) -> dict[str, Any]:
+    for _ in range(500):
+        row = await db.fetch_one("SELECT kind, sent_at, body FROM mail_outbox")
+        if row["sent_at"] is not None:
+            return dict(row)
+        await asyncio.sleep(0.01)
+    raise AssertionError("the sender never recorded the mail as sent")
 
 
 async def test_sign_up_verify_and_only_then_create_tenants(
@@ -26,7 +38,8 @@ async def test_sign_up_verify_and_only_then_create_tenants(
     assert mail["To"] == "ada@example.com" and "noreply@example.test" in mail["From"]
     token = link_token(mail, "verify-email")
     db = app.state.cp.db  # type: ignore[attr-defined]
-    row = await db.fetch_one("SELECT kind, sent_at, body FROM mail_outbox")
+    # The sink has the mail as soon as SMTP accepted it; the sender records that just after.
+    row = await wait_for_sent(db)
     assert row["kind"] == "verify_email" and row["sent_at"] is not None
     assert row["body"] == ""  # the one-time link is not kept once sent
     stored = await db.fetch_val("SELECT token_hash FROM user_tokens")
@@ -213,3 +226,28 @@ def test_mail_settings_are_checked(database_url: str) -> None:
     ):  # fmt: skip
         with pytest.raises(ValidationError, match=where):
             user_settings(database_url, **bad)
+
+
+async def test_expired_tokens_are_pruned(database_url: str, smtp: tuple[Sink, int]) -> None:
+    from controlplane.app import create_app
+
+    _sink, port = smtp
+    settings = user_settings(
+        database_url, smtp_url=f"smtp://127.0.0.1:{port}", mail_from="noreply@example.test"
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), client_for(app) as c:
+        state = app.state.cp
+        await register(c, "ada@example.com")
+        await register(c, "bob@example.com")
+        db = state.db
+        assert await db.fetch_val("SELECT count(*) FROM user_tokens") == 2
+        await db.execute(  # Ada's link ran out two days ago; Bob's is still good
+            "UPDATE user_tokens SET expires_at = now() - interval '2 days' WHERE user_id ="
+            " (SELECT id FROM users WHERE email = 'ada@example.com')"
+        )
+        await MailSender(db, settings).prune_tokens()
+        left = await db.fetch_all(
+            "SELECT u.email FROM user_tokens t JOIN users u ON u.id = t.user_id"
+        )
+        assert [r["email"] for r in left] == ["bob@example.com"]

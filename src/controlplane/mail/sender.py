@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 LEASE_S = 60.0  # a claimed mail is someone's for this long
 MAX_ATTEMPTS = 10
 BATCH = 20
+PRUNE_EVERY_S = 3600.0  # expired verification/reset tokens are deleted about hourly
 
 
 def backoff(attempts: int) -> float:
@@ -88,11 +89,20 @@ class MailSender:
                 await self._task
             self._task = None
 
+    async def prune_tokens(self) -> None:
+        """Delete verification and reset tokens that expired more than a day ago."""
+        await self.db.execute(Q["token_prune"])
+
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        pruned_at = -PRUNE_EVERY_S
         while True:
             try:
                 while await self.send_due():
                     pass
+                if loop.time() - pruned_at >= PRUNE_EVERY_S:
+                    await self.prune_tokens()
+                    pruned_at = loop.time()
             except asyncio.CancelledError:
                 raise
             except Exception:
