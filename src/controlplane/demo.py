@@ -2,7 +2,10 @@
 
 Embedded PostgreSQL, a simulated Proxmox cluster of two nodes (served over real HTTP on
 loopback, each running container reachable on its own 127.x address), both nodes registered
-through the real API, a default project, the workers, and the API with its docs.
+through the real API, a default project open to users, the workers, and the API with its
+docs. Mail (verification, password reset) goes to a local SMTP sink that writes each
+message under var/mail/ and prints its links; the containers' app answers `/sso?token=`
+by verifying the token against the control plane's JWKS.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pydantic import SecretStr
 
 from controlplane.app import create_app
 from controlplane.config import Settings
@@ -115,9 +119,25 @@ async def seed(
                 "health_path": "/",
                 "bootstrap_commands": ["echo 'Welcome to your tenant' > /etc/motd"],
                 "is_default": True,
+                "self_service": True,
             },
         )
         r.raise_for_status()
+    else:  # a demo database from before projects had to be opened to users
+        demo = next(p for p in projects if p["slug"] == "demo")
+        if not demo.get("self_service"):
+            r = await api.put(f"/api/v1/projects/{demo['id']}", json={"self_service": True})
+            r.raise_for_status()
+
+
+async def _keep_saving(sim: Any, path: Path, every: float = 2.0) -> None:
+    """Save the simulated cluster now and then, so even a killed demo loses little."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            sim.save(path)  # in the loop: the state must not change under the copy
+        except Exception:  # a full disk must not stop the demo
+            log.exception("could not save the simulator's state")
 
 
 def _free_port(preferred: int) -> int:
@@ -220,9 +240,33 @@ async def run_demo(
         settings = settings.model_copy(
             update={"tenant_networks": [*settings.tenant_networks, DEMO_TENANT_NETWORK]}
         )
+    var = Path(settings.embedded_pg_dir).parent
+    sink = None
+    if not settings.smtp_url:
+        from controlplane.mail.sink import MailSink
+
+        sink = MailSink(var / "mail")
+        await sink.start()
+        settings = settings.model_copy(
+            update={
+                "smtp_url": SecretStr(f"smtp://127.0.0.1:{sink.port}?starttls=off"),
+                "mail_from": settings.mail_from or "Control plane demo <noreply@localhost>",
+            }
+        )
     secret = settings.encryption_key_bytes.hex()[:36]  # stable across runs, never shown
     nodes = ("pve1", "pve2")
     sim, sim_server = await start_demo_cluster(nodes=nodes, secret=secret)
+    # The simulated cluster outlives the demo: containers, configs and addresses come back.
+    sim_state = var / "pvesim.json"
+    restored = await sim.load(sim_state)
+    saver = asyncio.create_task(_keep_saving(sim, sim_state))
+    from controlplane.pvesim.guestapps import SsoCheck
+
+    sim.guest_apps.sso = SsoCheck(
+        jwks_url=f"http://127.0.0.1:{port}/.well-known/jwks.json",
+        issuer=settings.public_url,
+        base_domain=settings.base_domain,
+    )
     keys, ssh_servers = await start_demo_ssh(sim, nodes)
     app = create_app(settings, database_url=database_url)
     server = uvicorn.Server(
@@ -253,7 +297,19 @@ async def run_demo(
                     f"  API docs:   {local}/docs",
                     f"  dashboard:  {local}/admin",
                     f"  admin token: {token}",
-                    f"  Proxmox simulator: {sim_server.url} (nodes {', '.join(nodes)})",
+                    (
+                        "  dashboard setup token (first passkey): SETUP_TOKEN in .env"
+                        if settings.setup_token
+                        else "  dashboard setup token: set SETUP_TOKEN (make run writes it to .env)"
+                    ),
+                    (
+                        f"  mail: caught by a local SMTP sink, saved in {var / 'mail'}"
+                        " and printed here"
+                        if sink
+                        else "  mail: sent through SMTP_URL"
+                    ),
+                    f"  Proxmox simulator: {sim_server.url} (nodes {', '.join(nodes)});"
+                    f" its state is kept in {sim_state} ({restored} containers restored)",
                     (
                         f"  tenant apps: http://<subdomain>.{settings.base_domain}:{caddy[2]}/"
                         " (through Caddy)"
@@ -287,9 +343,16 @@ async def run_demo(
         for ssh in ssh_servers:
             with contextlib.suppress(Exception):
                 await ssh.close()
+        saver.cancel()
+        with contextlib.suppress(BaseException):
+            await saver
+        with contextlib.suppress(Exception):
+            sim.save(sim_state)
         await sim_server.close()
         with contextlib.suppress(Exception):
             await sim.close()  # type: ignore[attr-defined]
+        if sink is not None:
+            await sink.close()
 
 
 def demo_main(settings: Settings, *, database_url: str, host: str, port: int) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import guestshell
@@ -492,6 +493,18 @@ class Simulator:
             ],
             "faults": self.faults.as_dict(),
         }
+
+    def save(self, path: Path) -> None:
+        """Write the containers to `path` (JSON, atomically): see controlplane.pvesim.persist."""
+        from .persist import save
+
+        save(self, path)
+
+    async def load(self, path: Path) -> int:
+        """Bring back the containers saved in `path`; the number restored (0: no file)."""
+        from .persist import load
+
+        return await load(self, path)
 
     async def close(self) -> None:
         """Cancel running tasks and timers, stop the loopback apps."""
