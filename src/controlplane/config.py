@@ -546,7 +546,7 @@ class MailSettings(BaseModel):
         if self.smtp_url is not None:
             if not self.mail_from:
                 raise ValueError("MAIL_FROM is required when SMTP_URL is set")
-            if re.search(r"[\r\n]", self.mail_from):
+            if "\r" in self.mail_from or "\n" in self.mail_from:
                 raise ValueError("MAIL_FROM must be one line")
         return self
 
