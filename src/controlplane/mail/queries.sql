@@ -54,6 +54,9 @@ WITH used AS (
 )
 SELECT user_id FROM used
 
+-- name: token_prune
+DELETE FROM user_tokens WHERE expires_at < now() - interval '1 day'
+
 -- name: user_verify_email
 UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now()
 WHERE id = %(id)s AND disabled_at IS NULL
