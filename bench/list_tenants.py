@@ -108,7 +108,7 @@ def seed(url: str, n: int) -> None:
         conn.execute(
             "INSERT INTO tenants (id, name, subdomain, project_id, node_id, vmid, ip_address,"
             " ram_mb, cores, ram_reserved, status, created_at)"
-            " SELECT gen_random_uuid(), 't' || g, 't' || g, %s, %s, 10000 + g, '10.0.0.1', 512, 1,"
+            " SELECT gen_random_uuid(), 't' || g, 't' || g, %s, %s, 10000 + g, host('10.0.0.0'::inet + g), 512, 1,"
             " true, 'active', now() - make_interval(secs => g)"
             " FROM generate_series(1, %s) g",
             (project, node, n),
