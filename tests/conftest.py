@@ -13,6 +13,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -205,6 +206,41 @@ async def pve_sim() -> AsyncIterator[SimHandle]:
     handle, server = await start_sim()
     yield handle
     await server.close()  # type: ignore[attr-defined]
+
+
+async def seed_cluster(
+    admin: httpx.AsyncClient,
+    app: object,
+    sim: SimHandle,
+    *,
+    node_ram_mb: int,
+    web_ram_mb: int,
+    big_ram_mb: int,
+) -> dict[str, Any]:
+    """An online node holding templates 9000/9001, the default self-service project `web`
+    (template 9000) and the self-service project `big` (template 9001)."""
+    r = await admin.post("/api/v1/nodes", json=sim.node_body("pve1", total_ram_mb=node_ram_mb))
+    assert r.status_code == 201, r.text
+    node = r.json()
+    await app.state.cp.db.execute(  # type: ignore[attr-defined]
+        "UPDATE nodes SET status = 'online', templates = '{9000,9001}' WHERE id = %(id)s",
+        {"id": node["id"]},
+    )
+    body = {
+        "name": "Web",
+        "slug": "web",
+        "template_vmid": 9000,
+        "ram_mb": web_ram_mb,
+        "self_service": True,
+    }
+    r = await admin.post("/api/v1/projects", json={**body, "is_default": True})
+    assert r.status_code == 201, r.text
+    r = await admin.post(
+        "/api/v1/projects",
+        json={**body, "name": "Big", "slug": "big", "template_vmid": 9001, "ram_mb": big_ram_mb},
+    )
+    assert r.status_code == 201, r.text
+    return {"node": node}
 
 
 async def wait_until_blocked(db: object, statement: str, what: str) -> None:

@@ -12,10 +12,10 @@ Secrets are validated here so `serve` refuses to start with a missing or malform
 naming the variable and the reason; `SecretStr` keeps them out of reprs and logs.
 
 To add a setting: put the field (with its default and bounds) in the group of the
-integration that reads it, or a new group listed in `SETTINGS_GROUPS` and in the bases of
-`Settings`; reuse the types below (`CommaList`, the URL types, `Token`, `Rate`) instead of
-a new validator; then document it in `.env.example` (with a comment) and the README's table
-(tests/foundation/test_settings.py checks both).
+integration that reads it, or a new group added to the bases of `Settings` (which is what
+`SETTINGS_GROUPS` lists); reuse the types below (`CommaList`, the URL types, `Token`,
+`Rate`) instead of a new validator; then document it in `.env.example` (with a comment)
+and the README's table (tests/foundation/test_settings.py checks both).
 """
 
 from __future__ import annotations
@@ -577,23 +577,6 @@ class EventsSettings(BaseModel):
 
 # --- the composition -------------------------------------------------------------------------
 
-# Every group, in the order `.env.example` and the README present them.
-SETTINGS_GROUPS: tuple[type[BaseModel], ...] = (
-    ProcessSettings,
-    DatabaseSettings,
-    HttpSettings,
-    TenantSettings,
-    AuthSettings,
-    DashboardSettings,
-    PortalSettings,
-    WorkerSettings,
-    CaddySettings,
-    WireGuardSettings,
-    BillingSettings,
-    EventsSettings,
-    MailSettings,
-)
-
 
 class Settings(
     ProcessSettings,
@@ -651,6 +634,12 @@ class Settings(
                 + ", ".join(missing)
                 + " (set them in the environment or .env; `make run` generates them)"
             )
+
+
+# Every group, in the order `.env.example` and the README present them: the bases of Settings.
+SETTINGS_GROUPS: tuple[type[BaseModel], ...] = tuple(
+    base for base in Settings.__bases__ if base is not BaseSettings
+)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -21,7 +21,7 @@ from controlplane.sysconfig import service as sysconfig
 from controlplane.sysconfig.schemas import SystemSettingsUpdate
 from tests.auth.conftest import bearer, login, register, user_settings
 from tests.billing.fakestripe import FakeStripe, serve
-from tests.conftest import SimHandle
+from tests.conftest import SimHandle, seed_cluster
 
 SK = "sk_test_" + "4eC39HqLyjWDarjtT1zdp7dc"
 WHSEC = "whsec_" + "Zs9xK2mQv8LpT4rNw6YbE1cJ"
@@ -81,28 +81,9 @@ async def tiers(app: Any) -> list[dict[str, Any]]:
 @pytest.fixture
 async def cluster(admin: httpx.AsyncClient, app: Any, pve_sim: SimHandle) -> dict[str, Any]:
     """An online node with templates 9000/9001; projects `web` (512 MB, default), `big`."""
-    r = await admin.post("/api/v1/nodes", json=pve_sim.node_body("pve1", total_ram_mb=65536))
-    assert r.status_code == 201, r.text
-    node = r.json()
-    await app.state.cp.db.execute(
-        "UPDATE nodes SET status = 'online', templates = '{9000,9001}' WHERE id = %(id)s",
-        {"id": node["id"]},
+    return await seed_cluster(
+        admin, app, pve_sim, node_ram_mb=65536, web_ram_mb=512, big_ram_mb=1536
     )
-    body = {
-        "name": "Web",
-        "slug": "web",
-        "template_vmid": 9000,
-        "ram_mb": 512,
-        "self_service": True,
-    }
-    r = await admin.post("/api/v1/projects", json={**body, "is_default": True})
-    assert r.status_code == 201, r.text
-    r = await admin.post(
-        "/api/v1/projects",
-        json={**body, "name": "Big", "slug": "big", "template_vmid": 9001, "ram_mb": 1536},
-    )
-    assert r.status_code == 201, r.text
-    return {"node": node}
 
 
 async def new_user(client: httpx.AsyncClient, email: str) -> dict[str, Any]:
