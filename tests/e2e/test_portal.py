@@ -57,7 +57,13 @@ class Portal:
 
 
 @pytest.fixture
-async def portal(database_url: str) -> AsyncIterator[Portal]:
+def portal_extra() -> dict[str, Any]:
+    """More settings for the portal's server; a module overrides it (SMTP, for the mail suite)."""
+    return {}
+
+
+@pytest.fixture
+async def portal(database_url: str, portal_extra: dict[str, Any]) -> AsyncIterator[Portal]:
     from playwright.async_api import async_playwright
 
     from controlplane.app import create_app
@@ -87,6 +93,7 @@ async def portal(database_url: str) -> AsyncIterator[Portal]:
         stripe_webhook_secret=WHSEC,
         stripe_api_base=fake.url,
         portal_dir=str(BUILD),
+        **portal_extra,
     )
     app = create_app(settings)
     import uvicorn

@@ -39,7 +39,7 @@ export interface User {
 	id: string;
 	email: string;
 	status: 'active' | 'disabled';
-	email_verified_at?: string | null;
+	email_verified: boolean;
 	created_at: string;
 }
 
