@@ -41,6 +41,7 @@ from controlplane.provisioner.routes import router as orphans_router
 from controlplane.runtime import Overrides, bootstrap
 from controlplane.sso.routes import router as sso_router
 from controlplane.tenants.routes import router as tenants_router
+from controlplane.usage.routes import router as usage_router
 from controlplane.users.project_routes import router as user_projects_router
 from controlplane.users.routes import router as users_router
 from controlplane.users.tenant_routes import router as user_tenants_router
@@ -108,6 +109,7 @@ def create_app(
         tenants_router,
         orphans_router,
         audit_router,
+        usage_router,
     ):
         app.include_router(router)
     for router in (auth_router, users_router, user_tenants_router, user_projects_router):

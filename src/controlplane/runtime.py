@@ -45,6 +45,7 @@ from controlplane.provisioner.status import start_status_poller
 from controlplane.provisioner.worker import Worker
 from controlplane.sso.keys import SigningKeys
 from controlplane.state import Services
+from controlplane.usage.collector import usage_collector
 from controlplane.wireguard.sync import PeerSyncer, peer_syncer
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,10 @@ async def bootstrap(
             root.on_stop("worker", lambda: started.stop(grace=WORKER_GRACE))
             stop_status = await start_status_poller(started.ctx, settings.tenant_poll_seconds)
             root.on_stop("status poller", stop_status)
+            # Usage graphs: rrddata copied from Proxmox, so a graph never calls Proxmox.
+            usage = usage_collector(settings, worker_db, registry)
+            usage.start()
+            root.on_stop("usage collector", usage.stop)
 
         yield Services(
             settings=settings,

@@ -130,6 +130,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/tenants/{tenant_id}/retry"): Row(
         admin_only(409), {"tenant_id": "tenant_busy"}
     ),
+    ("GET", "/api/v1/tenants/{tenant_id}/metrics"): Row(admin_only(200), {"tenant_id": "tenant_a"}),
+    ("GET", "/api/v1/nodes/{node_id}/metrics"): Row(admin_only(200), {"node_id": "node_id"}),
     ("GET", "/api/v1/orphans"): Row(admin_only(200)),
     ("DELETE", "/api/v1/orphans/{node_id}/{vmid}"): Row(
         admin_only(404), {"node_id": "node_id", "vmid": "=99999"}
@@ -144,6 +146,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/user/tenants/{tenant_id}/resume"): Row(users(202, 404), fresh="suspended"),
     ("POST", "/api/v1/user/tenants/{tenant_id}/retry"): Row(
         users(409, 404), {"tenant_id": "tenant_a"}
+    ),
+    ("GET", "/api/v1/user/tenants/{tenant_id}/metrics"): Row(
+        users(200, 404), {"tenant_id": "tenant_a"}
     ),
     ("GET", "/api/v1/user/projects"): Row(users(200)),
     # Live streams: an invalid Last-Event-ID is the 422 past the door (a 200 never ends).
@@ -193,6 +198,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/admin/nodes/new"): Row(page()),
     ("POST", "/admin/nodes"): Row(form(), data={"name": "n2"}),
     ("GET", "/admin/nodes/{node_id}/edit"): Row(page(), {"node_id": "node_id"}),
+    ("GET", "/admin/nodes/{node_id}"): Row(page(), {"node_id": "node_id"}),
     ("POST", "/admin/nodes/{node_id}"): Row(form(), {"node_id": "node_id"}, data={"name": "x"}),
     ("POST", "/admin/nodes/{node_id}/delete"): Row(form(), {"node_id": "node_id"}),
     ("GET", "/admin/projects"): Row(page()),
@@ -303,7 +309,12 @@ async def test_b_never_sees_a_tenant_of_a(world: World) -> None:
     assert [t["id"] for t in theirs["items"]] == [world.ids["tenant_b"]]
     # B's 404 for A's tenant reads exactly like the 404 for a tenant that does not exist.
     tenant_a = world.ids["tenant_a"]
-    for method, suffix in (("GET", ""), ("POST", "/suspend"), ("POST", "/sso-token")):
+    for method, suffix in (
+        ("GET", ""),
+        ("POST", "/suspend"),
+        ("POST", "/sso-token"),
+        ("GET", "/metrics"),
+    ):
         seen = await world.http.request(
             method, f"/api/v1/user/tenants/{tenant_a}{suffix}", headers=b
         )

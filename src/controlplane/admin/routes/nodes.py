@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from controlplane.admin import reads
 from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_data, validate
 from controlplane.admin.guard import CurrentAdmin, actor_of
+from controlplane.admin.usage import usage_for
 from controlplane.admin.web import flash_error, redirect_after_change, render
 from controlplane.deps import AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
 from controlplane.nodes import service, usecases
@@ -103,6 +104,26 @@ async def edit_node(node_id: UUID, request: Request, db: DbDep, _: CurrentAdmin)
     except REFUSALS as exc:
         return flash_error(request, exc.message, status_of(exc))
     return _form(request, node=node, values=node)
+
+
+@router.get("/nodes/{node_id}")
+async def node_page(node_id: UUID, request: Request, db: DbDep, _: CurrentAdmin) -> Response:
+    """A node's facts and its usage graphs."""
+    try:
+        node = service.public(await service.get_node(db, node_id))
+    except REFUSALS as exc:
+        return flash_error(request, exc.message, status_of(exc))
+    live = await reads.live_tenants_per_node(db)
+    return render(
+        request,
+        "node.html",
+        {
+            "nav": "nodes",
+            "n": node,
+            "tenants": live.get(node_id, 0),
+            "usage": await usage_for(db, "node", node_id, request),
+        },
+    )
 
 
 @router.post("/nodes/{node_id}")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controlplane.admin import reads
 from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_data, validate
 from controlplane.admin.guard import CurrentAdmin, actor_of
+from controlplane.admin.usage import usage_for
 from controlplane.admin.web import (
     FINAL_STATUSES,
     flash_error,
@@ -178,6 +179,7 @@ async def tenant_detail(tenant_id: UUID, request: Request, db: DbDep, _: Current
             "busy": tenant["status"] not in FINAL_STATUSES,
             "actions": actions_for(tenant["status"]),
             "confirm": CONFIRM,
+            "usage": await usage_for(db, "tenant", tenant_id, request),
         },
         partial="partials/tenant_detail.html",
     )
