@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from controlplane.config import Settings
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.usage.collector import UsageCollector
-from controlplane.config import Settings
 from tests.admin.conftest import ORIGIN, SETUP_TOKEN, authenticator, browser, dash  # noqa: F401
 from tests.auth.conftest import bearer, login, register, user_settings
 from tests.provisioner.conftest import Plane, plane  # noqa: F401 (a fixture)
