@@ -75,6 +75,7 @@ async def live_plane(database_url: str) -> AsyncIterator[LivePlane]:
         admin_origin=f"http://localhost:{port}",
         run_workers=True,
         tenant_poll_seconds=1.0,
+        usage_collect_seconds=0.5,
     )
     app = create_app(settings)
     server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port))

@@ -5,6 +5,7 @@ trail."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -94,6 +95,22 @@ async def test_operator_journey(live_plane: LivePlane, chromium: Chromium) -> No
     assert await page.evaluate("window.__sameDocument === true"), "the page reloaded"
     await expect(page.locator("#tenant-detail")).not_to_contain_text("updating live")
     tenant_url = page.url
+
+    # Its usage graphs: an hour of history in the simulator; once the collector has read
+    # it, the page draws four charts (uPlot under the dashboard's CSP), and so does the node's.
+    db = live_plane.app.state.cp.db
+    vmid = await db.fetch_val("SELECT vmid FROM tenants WHERE subdomain = 'acme'")
+    live_plane.sim.sim.backdate(vmid, 3600)  # type: ignore[attr-defined]
+    async with asyncio.timeout(30):
+        while not await db.fetch_val("SELECT count(*) FROM tenant_usage WHERE timeframe = 'hour'"):
+            await asyncio.sleep(0.1)
+    await page.reload()
+    await expect(page.locator(".usage-charts canvas")).to_have_count(4)
+    await expect(page.locator(".usage-summary")).to_contain_text("CPU (%)")
+    await page.click("nav >> text=Nodes")
+    await page.click("#nodes-table >> text=pve1")
+    await expect(page.locator(".usage-charts canvas")).to_have_count(4, timeout=30_000)
+    await page.goto(tenant_url)
 
     # 7. Suspend it from the list, and watch the row change in place.
     await page.click("nav >> text=Tenants")

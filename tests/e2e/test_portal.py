@@ -82,6 +82,7 @@ async def portal(database_url: str, portal_extra: dict[str, Any]) -> AsyncIterat
         run_workers=True,
         tenant_poll_seconds=1.0,
         node_poll_seconds=0.5,
+        usage_collect_seconds=0.5,
         public_url=base,
         registration_token=REGISTRATION_TOKEN,
         rate_limit_auth="1000/minute",
@@ -262,6 +263,22 @@ async def _journey(portal: Portal, page: Page, base: str) -> None:
     await expect(page.locator("[data-status=active]")).to_be_visible(timeout=30_000)
     await axe(portal, page, "tenant-active")
     await docs_shot(page, "tenant")
+
+    # Usage graphs: give the container an hour of history; once the collector has read it,
+    # the page draws the four charts and says the same in its summary table.
+    vmid = await portal.db.fetch_val("SELECT vmid FROM tenants WHERE subdomain = 'shop'")
+    portal.sim.sim.backdate(vmid, 3600)  # type: ignore[attr-defined]
+    async with asyncio.timeout(30):
+        while not await portal.db.fetch_val(
+            "SELECT count(*) FROM tenant_usage WHERE timeframe = 'hour'"
+        ):
+            await asyncio.sleep(0.1)
+    await page.reload()
+    await expect(page.locator("#usage-summary")).to_contain_text("CPU (%)")
+    await expect(page.locator(".usage-charts canvas")).to_have_count(4)
+    await axe(portal, page, "tenant-usage")
+    await page.get_by_label("Timeframe").select_option("month")
+    await expect(page.locator("#usage-empty, #usage-summary")).to_be_visible()
 
     # Suspend and resume.
     await page.get_by_role("button", name="Suspend").click()
