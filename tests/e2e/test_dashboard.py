@@ -154,3 +154,69 @@ async def _docs_screenshot(plane: LivePlane, page: Any) -> None:
     await page.screenshot(
         path=str(ROOT / "docs" / "tenants.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 540}
     )
+
+
+async def _first_passkey(page: Any, plane: LivePlane) -> None:
+    await page.goto(plane.base + "/admin")
+    await page.fill("#f-setup_token", plane.setup_token)
+    await page.fill("#f-admin_name", "alice")
+    await page.fill("#f-passkey_name", "virtual key")
+    await page.click("#setup-form button[type=submit]")
+    await expect(page).to_have_url(plane.base + "/admin")
+
+
+async def _seed(plane: LivePlane, api: httpx.AsyncClient) -> str:
+    r = await api.post("/api/v1/nodes", json=plane.sim.node_body("pve1"))
+    assert r.status_code == 201, r.text
+    body = {"name": "Web", "slug": "web", "template_vmid": 9000, "ram_mb": 512}
+    r = await api.post("/api/v1/projects", json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def test_pages_follow_live_events_not_the_poll(
+    live_plane: LivePlane, chromium: Chromium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes made through the API show on open pages at once, with the polls made ten
+    minutes long: only the event stream (/admin/events) can explain them."""
+    from controlplane.admin.web import templates
+
+    globals_ = templates().env.globals
+    monkeypatch.setitem(globals_, "POLL_MS", 600_000)
+    monkeypatch.setitem(globals_, "IDLE_POLL_MS", 600_000)
+    page, base = chromium.page, live_plane.base
+    await _first_passkey(page, live_plane)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        project = await _seed(live_plane, api)
+        # The tenants list is open (empty) when a tenant is created through the API.
+        await page.goto(base + "/admin/tenants")
+        poller = page.locator("#tenants-table [data-poll]")
+        assert "every 600000ms" in (await poller.get_attribute("hx-trigger") or "")
+        await expect(page.locator("html[data-live=on]")).to_be_attached()
+        await page.evaluate("window.__sameDocument = true")
+        r = await api.post("/api/v1/tenants", json={"project_id": project, "subdomain": "acme"})
+        assert r.status_code == 202, r.text
+        tenant = r.json()["id"]
+        row = page.locator("#tenants-table tr", has_text="acme")
+        await expect(row.locator(".badge")).to_have_text("active", timeout=30_000)
+
+        # The tenant's page (final status) when it is suspended through the API.
+        await page.goto(f"{base}/admin/tenants/{tenant}")
+        await expect(page.locator("html[data-live=on]")).to_be_attached()
+        await page.evaluate("window.__sameDocument = true")
+        r = await api.post(f"/api/v1/tenants/{tenant}/suspend")
+        assert r.status_code == 202, r.text
+        await expect(page.locator("#tenant-status")).to_have_text("suspended", timeout=30_000)
+        assert await page.evaluate("window.__sameDocument === true"), "the page reloaded"
+
+        # Without the stream the page falls back to polling (made quick here to see it).
+        monkeypatch.setitem(globals_, "POLL_MS", 300)
+        monkeypatch.setitem(globals_, "IDLE_POLL_MS", 300)
+        await page.route("**/admin/events", lambda route: route.abort())
+        await page.goto(base + "/admin/tenants")
+        await expect(page.locator("html[data-live=off]")).to_be_attached()
+        r = await api.post("/api/v1/tenants", json={"project_id": project, "subdomain": "globex"})
+        assert r.status_code == 202, r.text
+        await expect(page.locator("#tenants-table tr", has_text="globex")).to_be_visible()

@@ -231,6 +231,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/admin/network/peers/{peer_id}/config"): Row(page(), {"peer_id": "peer_id"}),
     ("GET", "/admin/network/peers/{peer_id}/qr"): Row(page(), {"peer_id": "peer_id"}),
+    ("GET", "/admin/events"): Row(page(422), headers={"Last-Event-ID": "x"}),
     # -- last: it ends every session of B, then of A ----------------------------------------
     ("POST", "/api/v1/auth/logout-all"): Row(users(204)),
 }

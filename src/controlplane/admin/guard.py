@@ -37,6 +37,9 @@ PUBLIC_POSTS = frozenset(
     {"/admin/login/options", "/admin/login/verify", "/admin/setup/options", "/admin/setup/verify"}
 )
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Requests a page makes by itself that cannot carry X-Admin-Poll (an EventSource sends no
+# headers of ours): like polls, they do not keep an idle session alive.
+BACKGROUND_PATHS = frozenset({"/admin/events"})
 
 
 def client_ip(request: Request) -> str:
@@ -76,7 +79,7 @@ async def guard(request: Request, state: StateDep) -> None:
         state.db,
         settings,
         request.cookies.get(cookie_name(settings, SESSION_COOKIE)),
-        touch=request.headers.get(POLL_HEADER) != "1",
+        touch=request.headers.get(POLL_HEADER) != "1" and request.url.path not in BACKGROUND_PATHS,
     )
     request.state.admin_session = session
     request.state.pre_csrf = (

@@ -56,7 +56,7 @@ def _stream_doc(what: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _hub(state: Services) -> EventHub:
+def hub_or_503(state: Services) -> EventHub:
     hub = state.events
     if hub is None:
         raise ServiceUnavailable("live events are not running in this process")
@@ -87,7 +87,7 @@ def _admin_render(row: dict[str, Any]) -> bytes:
 async def user_events(
     request: Request, user: UserDep, state: StateDep, last_event_id: LastEventId = None
 ) -> StreamingResponse:
-    hub = _hub(state)
+    hub = hub_or_503(state)
     settings = state.settings
     token = request.headers["authorization"].partition(" ")[2].strip()
     try:
@@ -125,7 +125,7 @@ async def user_events(
 async def admin_events(
     _: AdminDep, state: StateDep, last_event_id: LastEventId = None
 ) -> StreamingResponse:
-    hub = _hub(state)
+    hub = hub_or_503(state)
 
     async def still_allowed() -> bool:
         return True  # the admin token is fixed for the life of the process

@@ -8,6 +8,7 @@ from controlplane.admin.guard import guard
 from controlplane.admin.routes import (
     audit,
     auth,
+    events,
     network,
     nodes,
     overview,
@@ -19,5 +20,5 @@ from controlplane.admin.routes import (
 router = APIRouter(prefix="/admin", dependencies=[Depends(guard)], include_in_schema=False)
 # The overview is the prefix itself ("/admin"), which a sub-router cannot declare.
 router.add_api_route("", overview.overview, methods=["GET"])
-for module in (auth, nodes, projects, tenants, audit, settings, network):
+for module in (auth, nodes, projects, tenants, audit, settings, network, events):
     router.include_router(module.router)

@@ -1,5 +1,5 @@
 """Tenants: filtered list, create, detail, and the actions (suspend, resume, retry, delete,
-force-delete). Lists and details poll while a shown tenant is still changing."""
+force-delete). Lists and details refresh on live events (admin.js), polling as a fallback."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 // The dashboard's own script (served from /admin/static; the CSP allows no inline script).
 // - passkey ceremonies for forms marked data-webauthn="setup" | "login" | "add"
 // - an error banner for HTMX requests that fail outside a form
+// - live updates: the event stream /admin/events refreshes the fragments that listen for
+//   them; their timed polls run only while the stream is down (a fallback)
 "use strict";
 (function () {
   function csrfToken() {
@@ -129,4 +131,67 @@
       if (box) { box.innerHTML = ""; }
     }
   });
+
+  // ---- Live updates -------------------------------------------------------------------
+  // Each frame of /admin/events names a tenant or node that changed; fragments listen for
+  // `tenants-live`, `tenant-live-<id>`, `nodes-live` and `live-reset` (hx-trigger ... from:body)
+  // and fetch themselves again. A burst of frames costs one refresh per quiet period.
+  var QUIET_MS = 250;
+  var RETRY_MS = 15000;
+  var live = false;
+  var quiet = {};
+
+  function fire(name) {
+    var slot = quiet[name];
+    if (slot) { slot.again = true; return; }
+    slot = quiet[name] = { again: false };
+    window.htmx.trigger(document.body, name);
+    window.setTimeout(function () {
+      delete quiet[name];
+      if (slot.again) { fire(name); }
+    }, QUIET_MS);
+  }
+
+  function catchUp() {
+    fire("tenants-live");
+    fire("nodes-live");
+    fire("live-reset");
+  }
+
+  function connect() {
+    var source = new EventSource("/admin/events");
+    var wasDown = false;
+    source.addEventListener("open", function () {
+      live = true;
+      document.documentElement.dataset.live = "on";
+      if (wasDown) { catchUp(); }  // what changed while the stream was down
+    });
+    source.addEventListener("error", function () {
+      live = false;
+      wasDown = true;
+      document.documentElement.dataset.live = "off";
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused (logged out, or the server is restarting): the polls take over; try again later.
+        window.setTimeout(connect, RETRY_MS);
+      }
+    });
+    source.addEventListener("tenant", function (event) {
+      var id = JSON.parse(event.data).id;
+      fire("tenants-live");
+      fire("tenant-live-" + id);
+    });
+    source.addEventListener("node", function () { fire("nodes-live"); });
+    source.addEventListener("reset", catchUp);
+  }
+
+  // While the stream is up, a timed poll (no triggering event) is not sent.
+  document.addEventListener("htmx:confirm", function (event) {
+    if (live && !event.detail.triggeringEvent && event.detail.elt.hasAttribute("data-poll")) {
+      event.preventDefault();
+    }
+  });
+
+  if (window.EventSource && window.htmx && document.querySelector("[data-poll]")) {
+    connect();
+  }
 })();
