@@ -29,6 +29,7 @@ from controlplane.billing.routes import router as billing_router
 from controlplane.caddy.api import ASK_PATH
 from controlplane.caddy.api import router as caddy_router
 from controlplane.config import Settings
+from controlplane.console.routes import router as console_router
 from controlplane.db.gateway import Unavailable as DatabaseUnavailable
 from controlplane.events.routes import router as events_router
 from controlplane.health import router as health_router
@@ -114,7 +115,7 @@ def create_app(
         app.include_router(router)
     for router in (auth_router, users_router, user_tenants_router, user_projects_router):
         app.include_router(router)
-    for router in (sso_router, events_router, mail_router):
+    for router in (sso_router, events_router, mail_router, console_router):
         app.include_router(router)
     for router in (caddy_router, wireguard_router, billing_router):
         app.include_router(router)

@@ -581,6 +581,23 @@ class EventsSettings(BaseModel):
     )
 
 
+class ConsoleSettings(BaseModel):
+    """The browser console and app management inside tenants (controlplane.console, .apps)."""
+
+    console_idle_timeout_s: float = Field(
+        900.0, ge=1.0, le=86_400.0, description="A console with no traffic this long is closed"
+    )
+    console_max_per_tenant: int = Field(
+        3, ge=1, le=100, description="Open consoles at once on one tenant"
+    )
+    console_max_per_user: int = Field(
+        5, ge=1, le=100, description="Open consoles at once of one user (all their tenants)"
+    )
+    app_command_timeout_s: float = Field(
+        30.0, ge=1.0, le=3600.0, description="A restart, action or log read taking longer fails"
+    )
+
+
 # --- the composition -------------------------------------------------------------------------
 
 
@@ -598,6 +615,7 @@ class Settings(
     BillingSettings,
     EventsSettings,
     MailSettings,
+    ConsoleSettings,
     BaseSettings,
 ):
     """Every group at once, read from the environment and `.env`. Defines no field itself."""

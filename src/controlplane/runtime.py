@@ -43,6 +43,7 @@ from controlplane.nodes.verifier import verify_node
 from controlplane.provisioner import hooks as workers
 from controlplane.provisioner.status import start_status_poller
 from controlplane.provisioner.worker import Worker
+from controlplane.sshexec.pool import SshPool
 from controlplane.sso.keys import SigningKeys
 from controlplane.state import Services
 from controlplane.usage.collector import usage_collector
@@ -71,6 +72,7 @@ class Overrides(TypedDict, total=False):
     wireguard_sync: PeerSyncer | None
     stripe_gateway: StripeGateway | None
     worker: Worker | None
+    ssh: SshPool | None
 
 
 def resolve_database_url(settings: Settings, override: str | None = None) -> str:
@@ -244,6 +246,15 @@ async def bootstrap(
         else:
             mailer = None
 
+        # SSH to the nodes for consoles and app commands, in processes serving the API.
+        if root.given("ssh"):
+            ssh: SshPool | None = o("ssh")
+        elif serve_api:
+            ssh = SshPool()
+            root.on_stop("ssh pool", ssh.close)
+        else:
+            ssh = None
+
         worker: Worker | None = None
         if root.given("worker"):
             worker = o("worker")
@@ -283,6 +294,7 @@ async def bootstrap(
             worker=worker,
             events=hub,
             mail_sender=mailer,
+            ssh=ssh,
         )
 
 

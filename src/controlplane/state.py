@@ -23,6 +23,7 @@ from controlplane.metrics.registry import Metrics
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
 from controlplane.provisioner.worker import Worker
+from controlplane.sshexec.pool import SshPool
 from controlplane.sso.keys import SigningKeys
 from controlplane.wireguard.sync import PeerSyncer
 
@@ -46,3 +47,5 @@ class Services:
     worker: Worker | None = None  # unless an API process runs with RUN_WORKERS=false
     events: EventHub | None = None  # live events, in a process serving the API
     mail_sender: MailSender | None = None  # SMTP_URL
+    # One pinned SSH connection per node for consoles and app commands (API processes).
+    ssh: SshPool | None = None

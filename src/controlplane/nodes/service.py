@@ -11,11 +11,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from controlplane.crypto import Sealer
 from controlplane.db import ConstraintViolation, Executor, load_queries
 from controlplane.errors import Conflict, Invalid, NotFound
 from controlplane.nodes.schemas import NodeCreate, NodeUpdate
+from controlplane.sshexec.pool import SshTarget
 
 _Q = load_queries("controlplane.nodes")
 
@@ -72,6 +74,24 @@ def access_of(sealer: Sealer, row: dict[str, Any]) -> NodeAccess:
         token_secret=open_token(sealer, row),
         verify_tls=row["verify_tls"],
         tls_fingerprint=row["tls_fingerprint"],
+    )
+
+
+def ssh_target_of(sealer: Sealer, row: dict[str, Any]) -> SshTarget | None:
+    """How to log into the node over SSH (its pinned host key), or None when it has no SSH
+    key or host key: consoles and app commands need both."""
+    if not row.get("ssh_private_key_sealed") or not row.get("ssh_host_key"):
+        return None
+    key = sealer.open(
+        row["ssh_private_key_sealed"], table="nodes", column="ssh_private_key", row_id=row["id"]
+    )
+    host = row.get("ssh_host") or urlsplit(row["api_url"]).hostname or row["api_url"]
+    return SshTarget(
+        host=host,
+        port=row["ssh_port"],
+        username=row["ssh_user"],
+        private_key_pem=key,
+        known_host_key=row["ssh_host_key"],
     )
 
 

@@ -1,9 +1,10 @@
 -- name: project_insert
 INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port,
-                      health_path, bootstrap_commands, is_default, self_service)
+                      health_path, bootstrap_commands, is_default, self_service,
+                      app_service, app_actions)
 VALUES (%(id)s, %(name)s, %(slug)s, %(template_vmid)s, %(ram_mb)s, %(cores)s, %(disk_gb)s,
         %(app_port)s, %(health_path)s, %(bootstrap_commands)s, %(is_default)s,
-        %(self_service)s)
+        %(self_service)s, %(app_service)s, %(app_actions)s)
 RETURNING *
 
 -- name: project_get
@@ -39,6 +40,8 @@ UPDATE projects SET
     bootstrap_commands = coalesce(%(bootstrap_commands)s, bootstrap_commands),
     is_default = coalesce(%(is_default)s, is_default),
     self_service = coalesce(%(self_service)s, self_service),
+    app_service = CASE WHEN %(set_app_service)s THEN %(app_service)s ELSE app_service END,
+    app_actions = coalesce(%(app_actions)s, app_actions),
     updated_at = now()
 WHERE id = %(id)s
 RETURNING *

@@ -6,16 +6,45 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from controlplane.validation import DnsName, SingleLine, Storable
 
 Command = Annotated[str, Field(min_length=1, max_length=4096), Storable]
 HealthPath = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^/[\x21-\x7e]*$")]
+# A systemd service unit as `systemctl` names it (the characters systemd allows).
+AppService = Annotated[
+    str,
+    Field(
+        min_length=9,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9:_.\\@-]+\.service$",
+        description="The app's systemd unit inside the container, e.g. myapp.service",
+    ),
+]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class AppAction(_Strict):
+    """A named command users (or admins) may run inside the tenant's container."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+    command: Command
+    confirm: bool = Field(False, description="The UI asks before running it")
+
+
+def _unique_names(actions: list[AppAction]) -> list[AppAction]:
+    names = [a.name for a in actions]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"action names must be unique: {', '.join(dupes)}")
+    return actions
+
+
+AppActions = Annotated[list[AppAction], Field(max_length=20), AfterValidator(_unique_names)]
 
 
 class ProjectCreate(_Strict):
@@ -30,6 +59,8 @@ class ProjectCreate(_Strict):
     bootstrap_commands: Annotated[list[Command], Field(max_length=50)] = []
     is_default: bool = False
     self_service: bool = Field(False, description="Users may create tenants from it")
+    app_service: AppService | None = None
+    app_actions: AppActions = []
 
 
 class ProjectUpdate(_Strict):
@@ -44,6 +75,8 @@ class ProjectUpdate(_Strict):
     bootstrap_commands: Annotated[list[Command], Field(max_length=50)] | None = None
     is_default: bool | None = None
     self_service: bool | None = None
+    app_service: AppService | None = None
+    app_actions: AppActions | None = None
 
 
 class ProjectPublic(BaseModel):
@@ -59,6 +92,8 @@ class ProjectPublic(BaseModel):
     bootstrap_commands: list[str]
     is_default: bool
     self_service: bool = Field(description="Users may create tenants from it")
+    app_service: str | None = None
+    app_actions: list[AppAction] = []
     created_at: datetime
     updated_at: datetime
 

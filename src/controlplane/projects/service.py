@@ -89,6 +89,7 @@ async def create_project(db: Executor, data: ProjectCreate) -> dict[str, Any]:
         **data.model_dump(),
         "id": project_id,
         "bootstrap_commands": Jsonb(data.bootstrap_commands),
+        "app_actions": Jsonb([a.model_dump() for a in data.app_actions]),
     }
     try:
         async with db.transaction() as tx:
@@ -108,6 +109,9 @@ async def update_project(
     params: dict[str, Any] = {field: changes.get(field) for field in ProjectUpdate.model_fields}
     params["id"] = project_id
     params["set_health_path"] = "health_path" in changes
+    params["set_app_service"] = "app_service" in changes
+    if changes.get("app_actions") is not None:
+        params["app_actions"] = Jsonb(changes["app_actions"])
     if changes.get("bootstrap_commands") is not None:
         params["bootstrap_commands"] = Jsonb(changes["bootstrap_commands"])
     try:

@@ -3,6 +3,7 @@
 from .client import ExecResult, pct_exec_command, run_in_container
 from .errors import HostKeyMismatch, SshAuthError, SshConnectError, SshError, SshTimeout
 from .keys import KeyPair, fingerprint, generate_keypair
+from .pool import SshPool, SshTarget
 
 __all__ = [
     "ExecResult",
@@ -11,6 +12,8 @@ __all__ = [
     "SshAuthError",
     "SshConnectError",
     "SshError",
+    "SshPool",
+    "SshTarget",
     "SshTimeout",
     "fingerprint",
     "generate_keypair",

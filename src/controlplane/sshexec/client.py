@@ -92,10 +92,13 @@ async def run_in_container(
         raise SshAuthError(f"ssh {username}@{host}:{port}: key refused") from exc
     except (OSError, asyncssh.Error) as exc:
         raise SshConnectError(f"ssh {host}:{port}: {exc}") from exc
-    exit_status = result.exit_status
-    if exit_status is None:  # killed by a signal
-        exit_status = 128 + 9 if result.exit_signal else 255
-    return ExecResult(exit_status, _text(result.stdout), _text(result.stderr))
+    return ExecResult(_exit_status(result), _text(result.stdout), _text(result.stderr))
+
+
+def _exit_status(result: asyncssh.SSHCompletedProcess) -> int:
+    if result.exit_status is None:  # killed by a signal
+        return 128 + 9 if result.exit_signal else 255
+    return result.exit_status
 
 
 def _text(value: object) -> str:

@@ -92,7 +92,7 @@ class ClientIpMiddleware:
         self.trusted = parse_networks(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             client = scope.get("client")
             forwarded = [
                 value.decode("latin-1")
@@ -103,5 +103,6 @@ class ClientIpMiddleware:
             state = scope.setdefault("state", {})
             state["client_ip"] = resolve_client_ip(peer, forwarded, self.trusted)
             protos = [v.decode("latin-1") for n, v in scope["headers"] if n == b"x-forwarded-proto"]
-            state["https"] = resolve_https(scope.get("scheme", "http"), peer, protos, self.trusted)
+            scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+            state["https"] = resolve_https(scheme, peer, protos, self.trusted)
         await self.app(scope, receive, send)
