@@ -21,6 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from controlplane.admin.middleware import AdminHeadersMiddleware
 from controlplane.admin.routes import router as admin_router
 from controlplane.admin.web import database_unavailable as admin_database_unavailable
+from controlplane.apps.routes import router as apps_router
 from controlplane.audit.routes import router as audit_router
 from controlplane.auth.mail_routes import router as mail_router
 from controlplane.auth.routes import RATE_LIMITED_PATHS
@@ -115,7 +116,7 @@ def create_app(
         app.include_router(router)
     for router in (auth_router, users_router, user_tenants_router, user_projects_router):
         app.include_router(router)
-    for router in (sso_router, events_router, mail_router, console_router):
+    for router in (sso_router, events_router, mail_router, console_router, apps_router):
         app.include_router(router)
     for router in (caddy_router, wireguard_router, billing_router):
         app.include_router(router)

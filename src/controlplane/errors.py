@@ -14,6 +14,7 @@ table, for the API and the dashboard alike.
      ├── PaymentRequired    beyond the billing tier, or on hold
      ├── BadRequest         a malformed request the schema let through
      │    └── InvalidToken  an e-mail link's token that is unknown, used or expired
+     ├── Unreachable        a node we must talk to for the request did not answer
      ├── Unauthorized       who you are is not established (bad credentials or token)
      ├── Forbidden          you are known but may not do this
      │    └── EmailNotVerified
@@ -77,6 +78,10 @@ class EmailNotVerified(Forbidden):
 
 class InvalidToken(BadRequest):
     pass
+
+
+class Unreachable(DomainError):
+    """Something we depend on for this request (a node over SSH) did not answer."""
 
 
 class WireGuardDisabled(NotFound):

@@ -157,6 +157,36 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/user/tenants/{tenant_id}/sso-token"): Row(
         users(200, 404), {"tenant_id": "tenant_a"}
     ),
+    # -- console and app management: the proof node has no SSH, so the owner and the admin
+    # get past the door to the 409 "no SSH access" (or the 409/404 of the project's app)
+    ("POST", "/api/v1/user/tenants/{tenant_id}/console"): Row(
+        users(409, 404), {"tenant_id": "tenant_a"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/console"): Row(
+        admin_only(409), {"tenant_id": "tenant_a"}
+    ),
+    ("GET", "/api/v1/user/tenants/{tenant_id}/app"): Row(
+        users(200, 404), {"tenant_id": "tenant_a"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/app/restart"): Row(
+        users(409, 404), {"tenant_id": "tenant_a"}
+    ),
+    ("GET", "/api/v1/user/tenants/{tenant_id}/app/logs"): Row(
+        users(409, 404), {"tenant_id": "tenant_a"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/app/actions/{name}"): Row(
+        users(404, 404), {"tenant_id": "tenant_a", "name": "=deploy"}
+    ),
+    ("GET", "/api/v1/tenants/{tenant_id}/app"): Row(admin_only(200), {"tenant_id": "tenant_a"}),
+    ("POST", "/api/v1/tenants/{tenant_id}/app/restart"): Row(
+        admin_only(409), {"tenant_id": "tenant_a"}
+    ),
+    ("GET", "/api/v1/tenants/{tenant_id}/app/logs"): Row(
+        admin_only(409), {"tenant_id": "tenant_a"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/app/actions/{name}"): Row(
+        admin_only(404), {"tenant_id": "tenant_a", "name": "=deploy"}
+    ),
     # -- billing (on, against the Stripe stand-in) -------------------------------------------
     ("POST", "/api/v1/billing/checkout"): Row(users(200), json={"tier": "basic"}),
     ("POST", "/api/v1/billing/portal"): Row(users(200)),

@@ -141,6 +141,16 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/api/v1/user/tenants/{tenant_id}/resume"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/retry"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/sso-token"): Target("a", "none", TENANT),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/console"): Target("a", "none", TENANT),
+    ("POST", "/api/v1/tenants/{tenant_id}/console"): Target("admin", "none", TENANT),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/app/restart"): Target("a", "none", TENANT),
+    ("POST", "/api/v1/tenants/{tenant_id}/app/restart"): Target("admin", "none", TENANT),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/app/actions/{name}"): Target(
+        "a", "json", {**TENANT, "name": "=deploy"}, {"confirm": True}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/app/actions/{name}"): Target(
+        "admin", "json", {**TENANT, "name": "=deploy"}, {"confirm": True}
+    ),
     ("POST", "/api/v1/sso/redeem"): Target(
         "anon", "json", base={"token": "{sso_token}", "audience": "alpha.localhost"}, control=200
     ),

@@ -25,8 +25,9 @@ WHERE t.expires_at < now() - interval '1 hour'
 -- name: console_tenant
 -- The tenant a console opens into, with what the bridge needs: the node's SSH access.
 -- With a user, only that user's tenant and only while the user is not disabled.
-SELECT t.id, t.status, t.vmid, t.subdomain, t.owner_user_id, t.node_id
-FROM tenants t
+SELECT t.id, t.status, t.vmid, t.subdomain, t.owner_user_id, t.node_id,
+       (n.ssh_private_key_sealed IS NOT NULL AND n.ssh_host_key IS NOT NULL) AS has_ssh
+FROM tenants t LEFT JOIN nodes n ON n.id = t.node_id
 WHERE t.id = %(tenant_id)s AND t.status <> 'deleted'
   AND (%(user_id)s::uuid IS NULL OR (
         t.owner_user_id = %(user_id)s::uuid

@@ -53,6 +53,8 @@ async def console_tenant(
         raise NotFound(f"tenant {tenant_id} not found")
     if tenant["status"] != "active":
         raise Conflict(f"tenant {tenant_id} is {tenant['status']}, not active: no console")
+    if not tenant["has_ssh"] or tenant["vmid"] is None:
+        raise Conflict("the tenant's node has no SSH access configured (key and host key)")
     return tenant
 
 

@@ -113,6 +113,7 @@ DOMAIN_STATUS: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.Conflict: (409, "conflict"),
     errors.NoPrivateKey: (409, "no_private_key"),
     errors.Invalid: (422, "invalid"),
+    errors.Unreachable: (502, "node_unreachable"),
     errors.WrongCredentials: (401, "unauthorized"),
     errors.AccountDisabled: (403, "forbidden"),
 }

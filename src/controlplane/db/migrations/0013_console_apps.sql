@@ -59,3 +59,5 @@ CREATE TABLE app_runs (
     finished_at timestamptz
 );
 CREATE INDEX app_runs_tenant ON app_runs (tenant_id, started_at DESC);
+-- One run at a time per tenant: a second restart or action while one runs is a 409.
+CREATE UNIQUE INDEX app_runs_one_running ON app_runs (tenant_id) WHERE status = 'running';

@@ -1,0 +1,82 @@
+"""Console limits and endings: sessions per tenant and per user, leases of dead
+replicas, the idle timeout, the browser closing first."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.console.conftest import Plane
+from tests.console.test_console import read_until, refused, ticket
+
+
+@pytest.fixture
+def console_settings() -> dict[str, Any]:
+    return {"console_max_per_tenant": 1, "console_max_per_user": 2, "console_idle_timeout_s": 3}
+
+
+async def test_session_limits_per_tenant_and_per_user(plane: Plane) -> None:
+    ada = await plane.user("ada@example.com")
+    one = await plane.active_tenant(ada, "one")
+    two = await plane.active_tenant(ada, "two")
+    three = await plane.active_tenant(ada, "three")
+    first = await ticket(ada["client"], f"/api/v1/user/tenants/{one['id']}/console")
+    early = await ticket(ada["client"], f"/api/v1/user/tenants/{one['id']}/console")
+    async with connect(first["ws_url"]) as ws1:
+        await read_until(ws1, b"# ")
+        r = await ada["client"].post(f"/api/v1/user/tenants/{one['id']}/console")
+        assert r.status_code == 409 and "CONSOLE_MAX_PER_TENANT=1" in r.json()["error"]["message"]
+        status, _ = await refused(early["ws_url"])  # issued before, refused at the upgrade
+        assert status == 409
+        second = await ticket(ada["client"], f"/api/v1/user/tenants/{two['id']}/console")
+        async with connect(second["ws_url"]) as ws2:
+            await read_until(ws2, b"# ")
+            r = await ada["client"].post(f"/api/v1/user/tenants/{three['id']}/console")
+            assert (
+                r.status_code == 409 and "you have 2 open consoles" in r.json()["error"]["message"]
+            )
+    # both closed by the browser: the sessions end, and the limits free up
+    async with asyncio.timeout(10):
+        while await plane.db.fetch_val(
+            "SELECT count(*) FROM console_sessions WHERE ended_at IS NULL"
+        ):
+            await asyncio.sleep(0.02)
+    reasons = await plane.db.fetch_all("SELECT end_reason FROM console_sessions")
+    assert {r["end_reason"] for r in reasons} == {"closed"}
+    await ticket(ada["client"], f"/api/v1/user/tenants/{three['id']}/console")
+
+
+async def test_a_dead_replicas_sessions_stop_counting(plane: Plane) -> None:
+    ada = await plane.user("ada@example.com")
+    one = await plane.active_tenant(ada, "one")
+    first = await ticket(ada["client"], f"/api/v1/user/tenants/{one['id']}/console")
+    async with connect(first["ws_url"]) as ws:
+        await read_until(ws, b"# ")
+        # as if the process serving it was killed: its lease runs out, nobody renews it
+        await plane.db.execute("UPDATE console_sessions SET alive_until = now() - interval '1 s'")
+        second = await ticket(ada["client"], f"/api/v1/user/tenants/{one['id']}/console")
+        async with connect(second["ws_url"]) as ws2:
+            await read_until(ws2, b"# ")
+    lost = await plane.db.fetch_val(
+        "SELECT count(*) FROM console_sessions WHERE end_reason = 'lost'"
+    )
+    assert lost == 1
+
+
+async def test_an_idle_console_is_closed(plane: Plane) -> None:
+    ada = await plane.user("ada@example.com")
+    tenant = await plane.active_tenant(ada, "ada")
+    issued = await ticket(ada["client"], f"/api/v1/user/tenants/{tenant['id']}/console")
+    async with connect(issued["ws_url"]) as ws:
+        await read_until(ws, b"# ")
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(15):
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.reason == "idle for 3 s"
+    row = await plane.db.fetch_one("SELECT end_reason FROM console_sessions")
+    assert row["end_reason"] == "idle"
