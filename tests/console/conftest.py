@@ -97,13 +97,16 @@ async def plane(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    settings = make_settings(
-        database_url, **{**CHEAP_ARGON2, **GENEROUS_LIMITS, **console_settings}
-    )
+    # "localhost" where a browser needs a host name (WebAuthn refuses IP addresses)
+    extra = dict(console_settings)
+    host = extra.pop("host", "127.0.0.1")
+    base = f"http://{host}:{port}"
+    if host != "127.0.0.1":
+        extra.setdefault("admin_origin", base)
+    settings = make_settings(database_url, **{**CHEAP_ARGON2, **GENEROUS_LIMITS, **extra})
     app = create_app(settings)
     server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    base = f"http://127.0.0.1:{port}"
     admin = httpx.AsyncClient(base_url=base, headers=bearer(ADMIN_TOKEN), timeout=30)
     anonymous = httpx.AsyncClient(base_url=base, timeout=30)
     try:

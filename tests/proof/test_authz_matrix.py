@@ -247,6 +247,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/admin/tenants/{tenant_id}/{action}"): Row(
         form(), {"tenant_id": "tenant_a", "action": "=suspend"}
     ),
+    ("POST", "/admin/tenants/{tenant_id}/console/ticket"): Row(form(), {"tenant_id": "tenant_a"}),
+    ("GET", "/admin/tenants/{tenant_id}/app"): Row(page(), {"tenant_id": "tenant_a"}),
+    ("GET", "/admin/tenants/{tenant_id}/app/logs"): Row(page(409), {"tenant_id": "tenant_a"}),
+    ("POST", "/admin/tenants/{tenant_id}/app/restart"): Row(form(), {"tenant_id": "tenant_a"}),
+    ("POST", "/admin/tenants/{tenant_id}/app/actions/{name}"): Row(
+        form(), {"tenant_id": "tenant_a", "name": "=deploy"}
+    ),
     ("GET", "/admin/audit"): Row(page()),
     ("GET", "/admin/settings"): Row(page()),
     ("POST", "/admin/settings"): Row(form(), data={"ram_overcommit": "3"}),

@@ -239,6 +239,11 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/admin/tenants/{tenant_id}/{action}"): Target(
         "session", "none", {**TENANT, "action": "=suspend"}
     ),
+    ("POST", "/admin/tenants/{tenant_id}/console/ticket"): Target("session", "none", TENANT),
+    ("POST", "/admin/tenants/{tenant_id}/app/restart"): Target("session", "none", TENANT),
+    ("POST", "/admin/tenants/{tenant_id}/app/actions/{name}"): Target(
+        "session", "none", {**TENANT, "name": "=deploy"}
+    ),
     ("POST", "/admin/settings"): Target(
         "session", "form", base={"ram_overcommit": "1.5"}, control=303, partial=True
     ),

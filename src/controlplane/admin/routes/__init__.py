@@ -14,11 +14,12 @@ from controlplane.admin.routes import (
     overview,
     projects,
     settings,
+    tenant_app,
     tenants,
 )
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(guard)], include_in_schema=False)
 # The overview is the prefix itself ("/admin"), which a sub-router cannot declare.
 router.add_api_route("", overview.overview, methods=["GET"])
-for module in (auth, nodes, projects, tenants, audit, settings, network, events):
+for module in (auth, nodes, projects, tenant_app, tenants, audit, settings, network, events):
     router.include_router(module.router)
