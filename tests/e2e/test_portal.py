@@ -286,6 +286,15 @@ async def _journey(portal: Portal, page: Page, base: str) -> None:
     await page.get_by_role("button", name="Resume").click()
     await expect(page.locator("[data-status=active]")).to_be_visible(timeout=20_000)
 
+    # The list, with the tenant in it.
+    await page.get_by_role("link", name="Tenants", exact=True).click()
+    await expect(page.get_by_role("heading", name="Your tenants")).to_be_visible()
+    await expect(page.get_by_role("link", name="shop")).to_be_visible()
+    await axe(portal, page, "tenants")
+    await docs_shot(page, "tenants")
+    await page.goto(tenant_url)
+    await expect(page.locator("[data-status=active]")).to_be_visible()
+
     # Open app: the SSO token route, then the tenant's own /sso (stood in for here).
     opened: list[str] = []
 
