@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from controlplane.app import create_app
 from controlplane.config import Settings
+from controlplane.portal.site import find_build
 from controlplane.web.server import ConnectionLimits, uvicorn_config
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,12 @@ async def run_demo(
                     f"  API:        {local}/api/v1",
                     f"  API docs:   {local}/docs",
                     f"  dashboard:  {local}/admin",
+                    (
+                        f"  customer portal: {local}/ (sign up there)"
+                        if find_build(settings.portal_dir)
+                        else "  customer portal: not built (install Node.js and npm, then"
+                        " make portal)"
+                    ),
                     f"  admin token: {token}",
                     (
                         "  dashboard setup token (first passkey): SETUP_TOKEN in .env"

@@ -39,7 +39,7 @@ def _stop(demo: subprocess.Popen[bytes]) -> None:
 
 def test_a_portal_user_in_the_demo(tmp_path: Path) -> None:
     port, token = free_port(), secrets.token_urlsafe(24)
-    env = process_env(port, token, tmp_path / "var" / "pg", CADDY_ADMIN_URL="")
+    env = process_env(port, token, tmp_path / "var" / "pg", CADDY_ADMIN_URL="", PORTAL_DIR="")
     env.pop("SETUP_TOKEN", None)
     base = f"http://127.0.0.1:{port}"
     admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
@@ -48,6 +48,7 @@ def test_a_portal_user_in_the_demo(tmp_path: Path) -> None:
         printed = (tmp_path / "first.out").read_text()
         assert f"saved in {tmp_path / 'var' / 'mail'}" in printed
         assert "dashboard setup token: set SETUP_TOKEN" in printed
+        assert "customer portal: not built" in printed  # no portal/build under its folder
         user = httpx.Client(base_url=base)
         r = user.post("/api/v1/auth/register", json={"email": "ada@example.com",
                                                      "password": PASSWORD})  # fmt: skip
