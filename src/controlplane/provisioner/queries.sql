@@ -148,23 +148,35 @@ SELECT id FROM tenants WHERE vmid = %(vmid)s AND status <> 'deleted'
 SELECT * FROM nodes WHERE id = %(id)s
 
 -- name: status_claim
--- One replica checks a tenant per period: the claim is a compare-and-swap on observed_at.
+-- The status poller lists each node once per period, so a node's tenants are claimed
+-- together: every active tenant of a node that has one due (observed_at older than the
+-- period) and that was not itself checked in the last half period. The claim is a
+-- compare-and-swap on observed_at: a second replica's FOR UPDATE re-checks the row it
+-- waited for, finds it fresh, and skips it. The half period lets a node's tenants fall
+-- into step after a new one arrives (one extra list, then one per period again).
 UPDATE tenants t SET observed_at = now()
 FROM projects p
 WHERE t.id IN (
     SELECT id FROM tenants
     WHERE status = 'active'
-      AND (observed_at IS NULL OR observed_at < now() - make_interval(secs => %(period)s))
+      AND node_id IN (
+          SELECT node_id FROM tenants
+          WHERE status = 'active'
+            AND (observed_at IS NULL
+                 OR observed_at < now() - make_interval(secs => %(period)s)))
+      AND (observed_at IS NULL OR observed_at < now() - make_interval(secs => %(period)s::float8 / 2))
     ORDER BY observed_at NULLS FIRST
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
   AND p.id = t.project_id
-RETURNING t.id, t.node_id, t.vmid, t.ip_address, t.reported_ip_address, p.app_port,
-          p.health_path
+RETURNING t.id, t.node_id, t.vmid, t.ip_address, t.reported_ip_address, t.observed,
+          t.health, p.app_port, p.health_path
 
 -- name: status_record
-UPDATE tenants SET observed = %(observed)s, health = %(health)s
-WHERE id = %(id)s
+-- What one round saw of a node's tenants, in one statement (not one per tenant).
+UPDATE tenants t SET observed = v.observed, health = v.health
+FROM unnest(%(ids)s::uuid[], %(observed)s::jsonb[], %(health)s::text[]) AS v(id, observed, health)
+WHERE t.id = v.id
 
 -- name: pending_work
 SELECT count(*) AS n FROM tenants
