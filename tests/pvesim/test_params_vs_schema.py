@@ -83,3 +83,15 @@ def test_permissions_match_the_schema() -> None:
             assert endpoint.check is not None, endpoint.path
         elif perms.get("user") == "all" and endpoint.path != "/nodes/{node}/lxc/{vmid}/clone":
             assert endpoint.check is None, endpoint.path
+
+
+def test_proxied_endpoints_are_the_schemas_proxyto_node_ones() -> None:
+    """A `{node}` that is not a cluster member fails pveproxy's hop only where the schema
+    says `proxyto: node`; the others (rrddata, the snapshot index) run where they are asked."""
+    wrong = [
+        f"{e.method} {e.path}: proxied={e.proxied}"
+        for e in ENDPOINTS
+        if "{node}" in e.path
+        and e.proxied != (official()[(e.method, e.path)].get("proxyto") == "node")
+    ]
+    assert wrong == []

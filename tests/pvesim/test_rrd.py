@@ -100,3 +100,22 @@ async def test_unknown_container(api: httpx.AsyncClient) -> None:
         "/nodes/pve1/lxc/9000/rrddata", params={"timeframe": "hour"}, headers=NOBODY
     )
     assert denied.reason_phrase == "Permission check failed (/vms/9000, VM.Audit)"
+
+
+async def test_rrddata_is_not_proxied_so_the_node_in_the_path_is_not_looked_up(
+    api: httpx.AsyncClient, sim: Simulator
+) -> None:
+    await clone(api, sim, 101)
+    assert await run(api, sim, "POST", "/nodes/pve1/lxc/101/status/start") == "OK"
+    sim.backdate(101, 3600)
+    mine = await rrd(api, "/nodes/pve1/lxc/101/rrddata", timeframe="hour")
+    # Any node answers for any guest (the files are cluster-wide), even one that is no member.
+    assert await rrd(api, "/nodes/pve2/lxc/101/rrddata", timeframe="hour") == mine
+    assert await rrd(api, "/nodes/elsewhere/lxc/101/rrddata", timeframe="hour") == mine
+    response = await api.get("/nodes/elsewhere/rrddata", params={"timeframe": "hour"})
+    assert (response.status_code, response.reason_phrase) == (
+        500,
+        "RRD error: opening '/var/lib/rrdcached/db/pve2-node/elsewhere': No such file or directory",
+    )
+    proxied = await api.get("/nodes/elsewhere/lxc/101/status/current")
+    assert proxied.reason_phrase.startswith("hostname lookup 'elsewhere' failed")

@@ -90,6 +90,10 @@ class Endpoint:
     handler: Handler
     params: Mapping[str, Param]
     check: PermCheck | None = None
+    # `proxyto: node` in the schema: pveproxy forwards the call to the named node, and a
+    # name that is not a cluster member fails that hop. The few that are not proxied run on
+    # whichever node was asked, so their `{node}` is never looked up (reference §1, §18).
+    proxied: bool = True
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -185,7 +189,8 @@ _VM_SNAPSHOT = perm("/vms/{vmid}", "VM.Snapshot")
 SNAPSHOT_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", _SNAP, snapshots.list_snapshots, NODE_VMID, _VM_AUDIT),
     Endpoint("POST", _SNAP, snapshots.create_snapshot, SNAPSHOT_CREATE, _VM_SNAPSHOT),
-    Endpoint("GET", f"{_SNAP}/{{snapname}}", snapshots.snapshot_index, NODE_VMID_SNAP),
+    Endpoint("GET", f"{_SNAP}/{{snapname}}", snapshots.snapshot_index, NODE_VMID_SNAP,
+             proxied=False),
     Endpoint(
         "DELETE", f"{_SNAP}/{{snapname}}", snapshots.delete_snapshot, SNAPSHOT_DELETE,
         _VM_SNAPSHOT,
@@ -226,10 +231,12 @@ LIFECYCLE_ENDPOINTS: tuple[Endpoint, ...] = (
 )  # fmt: skip
 
 RRD_ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", f"{_CT}/rrddata", rrd.container_rrddata, CT_RRDDATA, _VM_AUDIT),
+    Endpoint(
+        "GET", f"{_CT}/rrddata", rrd.container_rrddata, CT_RRDDATA, _VM_AUDIT, proxied=False
+    ),
     Endpoint(
         "GET", "/nodes/{node}/rrddata", rrd.node_rrddata, NODE_RRDDATA,
-        perm("/nodes/{node}", "Sys.Audit"),
+        perm("/nodes/{node}", "Sys.Audit"), proxied=False,
     ),
 )  # fmt: skip
 
@@ -308,7 +315,7 @@ class PveApi:
         if endpoint.check is not None:
             endpoint.check(token, params)
         node = path_params.get("node")
-        if node is not None and node not in self.sim.nodes:
+        if node is not None and endpoint.proxied and node not in self.sim.nodes:
             raise PveError(
                 500,
                 f"hostname lookup '{node}' failed - failed to get address info for: {node}: "

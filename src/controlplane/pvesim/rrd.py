@@ -101,7 +101,7 @@ def container_point(ct: Container, t: int, reso: int, now: float, cf: str) -> di
 
 
 def container_rrddata(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
-    vmid = p["vmid"]
+    vmid = p["vmid"]  # `node` plays no part: any node answers for any guest, even a bogus one
     ct = sim.containers.get(vmid)
     if ct is None:  # the handler reads the file without loading any config
         raise fail(
@@ -114,7 +114,12 @@ def container_rrddata(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
 
 
 def node_rrddata(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
-    node = sim.nodes[p["node"]]
+    node = sim.nodes.get(p["node"])
+    if node is None:  # not proxied: the handler opens a file no node ever wrote
+        raise fail(
+            f"RRD error: opening '/var/lib/rrdcached/db/pve2-node/{p['node']}': "
+            "No such file or directory"
+        )
     reso, _ = TIMEFRAMES[p["timeframe"]]
     now = time.time()
     cf = p.get("cf") or "AVERAGE"
