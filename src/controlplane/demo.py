@@ -121,14 +121,28 @@ async def seed(
                 "bootstrap_commands": ["echo 'Welcome to your tenant' > /etc/motd"],
                 "is_default": True,
                 "self_service": True,
+                **DEMO_APP,
             },
         )
         r.raise_for_status()
-    else:  # a demo database from before projects had to be opened to users
+    else:  # a demo database from before projects had to be opened to users, or had apps
         demo = next(p for p in projects if p["slug"] == "demo")
-        if not demo.get("self_service"):
-            r = await api.put(f"/api/v1/projects/{demo['id']}", json={"self_service": True})
+        missing = {"self_service": True} if not demo.get("self_service") else {}
+        if not demo.get("app_service"):
+            missing |= DEMO_APP
+        if missing:
+            r = await api.put(f"/api/v1/projects/{demo['id']}", json=missing)
             r.raise_for_status()
+
+
+# The simulated containers run `app.service`: the portal's app panel has something to show.
+DEMO_APP = {
+    "app_service": "app.service",
+    "app_actions": [
+        {"name": "whoami", "command": "hostname && whoami", "confirm": False},
+        {"name": "migrate", "command": "echo migrations applied", "confirm": True},
+    ],
+}
 
 
 async def _keep_saving(sim: Any, path: Path, every: float = 2.0) -> None:

@@ -73,3 +73,63 @@ async def test_an_idle_console_is_closed(plane: Plane) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.reason == "idle for 3 s"
     [row] = await sessions_ended(plane)
     assert row["end_reason"] == "idle"
+
+
+async def test_two_sockets_racing_for_one_ticket_one_wins(plane: Plane) -> None:
+    """The compare-and-swap on used_at: of two upgrades presenting one ticket at once,
+    exactly one gets a session."""
+    from controlplane.console import service
+    from controlplane.errors import Unauthorized
+
+    ada = await plane.user("ada@example.com")
+    tenant = await plane.active_tenant(ada, "ada")
+    issued = await ticket(ada["client"], f"/api/v1/user/tenants/{tenant['id']}/console")
+    state = plane.app.state.cp
+    results = await asyncio.gather(
+        *(
+            service.open_session(state.db, state.settings, state.audit, issued["ticket"])
+            for _ in range(2)
+        ),
+        return_exceptions=True,
+    )
+    opened = [r for r in results if isinstance(r, service.Opened)]
+    refused_ = [r for r in results if isinstance(r, Unauthorized)]
+    assert len(opened) == 1 and len(refused_) == 1, results
+    assert await plane.db.fetch_val("SELECT count(*) FROM console_sessions") == 1
+
+
+async def test_two_tickets_racing_for_the_last_place_one_wins(plane: Plane) -> None:
+    """The limit is checked under the tenant's advisory lock: with one place left, two
+    upgrades (admin tickets: no user lock) queued on that lock get one session between
+    them."""
+    import psycopg
+
+    from controlplane.console import service
+
+    ada = await plane.user("ada@example.com")
+    tenant = await plane.active_tenant(ada, "ada")
+    path = f"/api/v1/tenants/{tenant['id']}/console"
+    first, second = await ticket(plane.admin, path), await ticket(plane.admin, path)
+    state = plane.app.state.cp
+    key = f"console-tenant:{tenant['id']}"
+    async with await psycopg.AsyncConnection.connect(state.db.url, autocommit=True) as holder:
+        await holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        racers = [
+            asyncio.create_task(
+                service.open_session(state.db, state.settings, state.audit, t["ticket"])
+            )
+            for t in (first, second)
+        ]
+        async with asyncio.timeout(10):  # both wait for the lock, having counted nothing
+            while (
+                await plane.db.fetch_val(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE '%%pg_advisory_xact_lock%%'"
+                )
+                < 2
+            ):
+                await asyncio.sleep(0.01)
+        await holder.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        results = await asyncio.gather(*racers, return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "Opened"], results
+    assert await plane.db.fetch_val("SELECT count(*) FROM console_sessions") == 1
