@@ -127,7 +127,7 @@ async def seed(
         r.raise_for_status()
     else:  # a demo database from before projects had to be opened to users, or had apps
         demo = next(p for p in projects if p["slug"] == "demo")
-        missing = {"self_service": True} if not demo.get("self_service") else {}
+        missing: dict[str, Any] = {} if demo.get("self_service") else {"self_service": True}
         if not demo.get("app_service"):
             missing |= DEMO_APP
         if missing:
@@ -136,7 +136,7 @@ async def seed(
 
 
 # The simulated containers run `app.service`: the portal's app panel has something to show.
-DEMO_APP = {
+DEMO_APP: dict[str, Any] = {
     "app_service": "app.service",
     "app_actions": [
         {"name": "whoami", "command": "hostname && whoami", "confirm": False},
