@@ -42,6 +42,40 @@ async def projects_page(request: Request, db: DbDep, _: CurrentAdmin) -> Respons
     )
 
 
+def actions_text(actions: list[dict[str, Any]]) -> str:
+    """The form's text for `app_actions`: one `name: command` per line, `!name` to confirm."""
+    return "\n".join(
+        f"{'!' if a.get('confirm') else ''}{a['name']}: {a['command']}" for a in actions
+    )
+
+
+def parse_actions(text: str) -> list[dict[str, Any]]:
+    """The form's `app_actions` lines back into actions (FormErrors naming the line)."""
+    actions: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, command = line.partition(":")
+        if not sep or not name.strip() or not command.strip():
+            raise FormErrors({"app_actions": f"line {number}: write it as name: command"})
+        name = name.strip()
+        confirm = name.startswith("!")
+        actions.append(
+            {"name": name.removeprefix("!").strip(), "command": command.strip(), "confirm": confirm}
+        )
+    return actions
+
+
+def _data(values: dict[str, str], fields: Any, **options: Any) -> dict[str, Any]:
+    data = to_data(
+        values, fields=fields, checkboxes=CHECKBOXES, lines=("bootstrap_commands",), **options
+    )
+    data.pop("app_actions", None)
+    if "app_actions" in values:
+        data["app_actions"] = parse_actions(values["app_actions"])
+    return data
+
+
 def _form(
     request: Request,
     *,
@@ -54,6 +88,9 @@ def _form(
     commands = shown.get("bootstrap_commands")
     if isinstance(commands, list):
         shown["bootstrap_commands"] = "\n".join(commands)
+    actions = shown.get("app_actions")
+    if isinstance(actions, list):
+        shown["app_actions"] = actions_text(actions)
     return render(
         request,
         "project_form.html",
@@ -81,12 +118,7 @@ async def create_project(
 ) -> Response:
     values = await read_form(request)
     try:
-        data = to_data(
-            values,
-            fields=ProjectCreate.model_fields,
-            checkboxes=CHECKBOXES,
-            lines=("bootstrap_commands",),
-        )
+        data = _data(values, ProjectCreate.model_fields)
         body = validate(ProjectCreate, data)
         await usecases.create_project(db, audit.context(actor_of(session)), body)
     except FormErrors as exc:
@@ -120,13 +152,7 @@ async def update_project(
         return flash_error(request, exc.message, status_of(exc))
     values = await read_form(request)
     try:
-        data = to_data(
-            values,
-            fields=ProjectUpdate.model_fields,
-            checkboxes=CHECKBOXES,
-            lines=("bootstrap_commands",),
-            keep_empty=("health_path",),
-        )
+        data = _data(values, ProjectUpdate.model_fields, keep_empty=("health_path", "app_service"))
         body = validate(ProjectUpdate, data)
         changed = {
             k: v for k, v in body.model_dump(exclude_unset=True).items() if v != current.get(k)
