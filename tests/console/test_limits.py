@@ -133,3 +133,26 @@ async def test_two_tickets_racing_for_the_last_place_one_wins(plane: Plane) -> N
         results = await asyncio.gather(*racers, return_exceptions=True)
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "Opened"], results
     assert await plane.db.fetch_val("SELECT count(*) FROM console_sessions") == 1
+
+
+async def test_a_session_ends_when_the_tenant_is_suspended_under_it(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controlplane.console import service
+
+    monkeypatch.setattr(service, "RENEW_EVERY", 0.1)  # renewals re-check the tenant
+    ada = await plane.user("ada@example.com")
+    tenant = await plane.active_tenant(ada, "ada")
+    issued = await ticket(ada["client"], f"/api/v1/user/tenants/{tenant['id']}/console")
+    async with connect(issued["ws_url"]) as ws:
+        await read_until(ws, b"# ")
+        await plane.db.execute(
+            "UPDATE tenants SET status = 'suspending' WHERE id = %(id)s", {"id": tenant["id"]}
+        )
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    [row] = await sessions_ended(plane)
+    assert row["end_reason"] == "revoked"

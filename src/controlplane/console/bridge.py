@@ -4,7 +4,8 @@ Frames: binary frames from the browser are keystrokes, written to the PTY as the
 text frames are JSON control messages (`{"type": "resize", "cols": 120, "rows": 40}`);
 binary frames to the browser are the terminal's output. The session ends when either
 side closes (the other is closed then), after `idle_timeout` seconds without a byte
-either way, or when the control plane stops.
+either way, when the session is no longer allowed (checked at each renewal: the tenant
+suspended, the user disabled), or when the control plane stops.
 
 Backpressure: output goes through a queue of at most `queue_chunks` chunks of at most
 `CHUNK` bytes. When the browser reads slowly the queue fills, the bridge stops reading
@@ -109,7 +110,7 @@ class Bridge:
         *,
         idle_timeout: float,
         queue_chunks: int = QUEUE_CHUNKS,
-        on_tick: Callable[[Counters], Awaitable[None]] | None = None,
+        on_tick: Callable[[Counters], Awaitable[bool]] | None = None,
         tick_every: float = 20.0,
     ) -> None:
         self.browser = browser
@@ -129,7 +130,7 @@ class Bridge:
             asyncio.create_task(self._watch_idle(), name="console-idle"): "idle",
         }
         if self._on_tick is not None:
-            tasks[asyncio.create_task(self._ticks(), name="console-tick")] = ""
+            tasks[asyncio.create_task(self._ticks(), name="console-tick")] = "revoked"
         if stop is not None:
             tasks[asyncio.create_task(stop.wait(), name="console-stop")] = "shutdown"
         waiting = {t for t, reason in tasks.items() if reason}
@@ -158,13 +159,21 @@ class Bridge:
     async def _close_browser(self, reason: str) -> None:
         if reason == "closed":
             return  # the browser went first
-        code = {"exit": 1000, "idle": 1000, "shutdown": 1001, "too_large": 1009}.get(reason, 1011)
+        code = {
+            "exit": 1000,
+            "idle": 1000,
+            "revoked": 1008,
+            "shutdown": 1001,
+            "too_large": 1009,
+        }.get(reason, 1011)
         text = reason
         if reason == "exit":
             status = self.terminal.exit_status()
             text = f"session ended (exit {status})" if status is not None else "session ended"
         elif reason == "idle":
             text = f"idle for {self.idle_timeout:g} s"
+        elif reason == "revoked":
+            text = "the tenant is no longer active, or no longer yours"
         with contextlib.suppress(Exception):
             await self.browser.close(code, text[:120])
 
@@ -218,11 +227,13 @@ class Bridge:
             await asyncio.sleep(left)
 
     async def _ticks(self) -> None:
+        """Until `on_tick` says the session may not go on (it returns False)."""
         assert self._on_tick is not None
         while True:
             await asyncio.sleep(self._tick_every)
             try:
-                await self._on_tick(self.counters)
+                if not await self._on_tick(self.counters):
+                    return
             except Exception as exc:  # a missed renewal is retried at the next tick
                 log.warning("console session renewal failed: %s", exc)
 

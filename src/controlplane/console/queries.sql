@@ -62,10 +62,17 @@ WHERE tenant_id = %(tenant_id)s AND ended_at IS NULL AND alive_until <= now()
 RETURNING id, actor, client_ip, started_at, ended_at, bytes_in, bytes_out
 
 -- name: session_renew
-UPDATE console_sessions
+-- Renews the lease while the session is still allowed: the tenant active and, for a user,
+-- still theirs and the user not disabled. No row back: the session must end.
+UPDATE console_sessions s
 SET alive_until = now() + make_interval(secs => %(lease)s),
     bytes_in = %(bytes_in)s, bytes_out = %(bytes_out)s
-WHERE id = %(id)s AND ended_at IS NULL
+FROM tenants t
+WHERE s.id = %(id)s AND s.ended_at IS NULL AND t.id = s.tenant_id AND t.status = 'active'
+  AND (s.user_id IS NULL OR (
+        t.owner_user_id = s.user_id
+        AND EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NULL)))
+RETURNING s.id
 
 -- name: session_end
 UPDATE console_sessions

@@ -183,8 +183,8 @@ async def console_socket(websocket: WebSocket) -> None:
         await service.end_session(state.db, opened, reason="closed", bytes_in=0, bytes_out=0)
         return
 
-    async def renew(c: Counters) -> None:
-        await service.renew_session(state.db, opened.session_id, c.bytes_in, c.bytes_out)
+    async def renew(c: Counters) -> bool:
+        return await service.renew_session(state.db, opened.session_id, c.bytes_in, c.bytes_out)
 
     bridge = Bridge(
         _Browser(websocket),

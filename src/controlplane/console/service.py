@@ -155,11 +155,14 @@ async def open_session(db: Executor, settings: Settings, log: AuditLog, ticket: 
     return Opened(session["id"], tenant, user_id, audit)
 
 
-async def renew_session(db: Executor, session_id: uuid.UUID, bytes_in: int, bytes_out: int) -> None:
-    await db.execute(
+async def renew_session(db: Executor, session_id: uuid.UUID, bytes_in: int, bytes_out: int) -> bool:
+    """Renew the lease; False when the session may no longer go on (the tenant is no longer
+    active, or the user lost it or was disabled): the bridge then ends it."""
+    row = await db.fetch_one(
         _Q["session_renew"],
         {"id": session_id, "lease": SESSION_LEASE, "bytes_in": bytes_in, "bytes_out": bytes_out},
     )
+    return row is not None
 
 
 async def end_session(
