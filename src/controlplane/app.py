@@ -37,6 +37,8 @@ from controlplane.health import router as health_router
 from controlplane.metrics import Metrics
 from controlplane.metrics.routes import install_metrics
 from controlplane.nodes.routes import router as nodes_router
+from controlplane.operations.routes import admin_router as lifecycle_router
+from controlplane.operations.routes import user_router as user_lifecycle_router
 from controlplane.portal.site import install_portal
 from controlplane.projects.routes import router as projects_router
 from controlplane.provisioner.routes import router as orphans_router
@@ -109,12 +111,19 @@ def create_app(
         nodes_router,
         projects_router,
         tenants_router,
+        lifecycle_router,
         orphans_router,
         audit_router,
         usage_router,
     ):
         app.include_router(router)
-    for router in (auth_router, users_router, user_tenants_router, user_projects_router):
+    for router in (
+        auth_router,
+        users_router,
+        user_tenants_router,
+        user_lifecycle_router,
+        user_projects_router,
+    ):
         app.include_router(router)
     for router in (sso_router, events_router, mail_router, console_router, apps_router):
         app.include_router(router)

@@ -489,6 +489,15 @@ class BillingSettings(BaseModel):
         3, ge=0, le=100_000, description="Free tier, unless the settings define a `free` tier"
     )
     billing_free_max_ram_mb: int = Field(4096, ge=0, le=16_777_216)
+    billing_free_max_snapshots: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        3, ge=0, le=10_000, description="Free tier's snapshots, all tenants together"
+    )
+    billing_free_max_backups: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        3, ge=0, le=10_000, description="Free tier's backups, all tenants together"
+    )
+    billing_free_max_disk_gb: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        None, ge=1, le=1_000_000, description="Free tier's disk in GB (unset: no cap)"
+    )
 
     @model_validator(mode="after")
     def _check_stripe(self) -> Self:

@@ -40,6 +40,8 @@ from controlplane.nodes.hooks import node_poller, proxmox_registry
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
 from controlplane.nodes.verifier import verify_node
+from controlplane.operations.scheduler import BackupScheduler
+from controlplane.operations.worker import OperationWorker
 from controlplane.provisioner import hooks as workers
 from controlplane.provisioner.status import start_status_poller
 from controlplane.provisioner.worker import Worker
@@ -73,6 +75,7 @@ class Overrides(TypedDict, total=False):
     stripe_gateway: StripeGateway | None
     worker: Worker | None
     ssh: SshPool | None
+    operations: OperationWorker | None
 
 
 def resolve_database_url(settings: Settings, override: str | None = None) -> str:
@@ -277,6 +280,23 @@ async def bootstrap(
             usage.start()
             root.on_stop("usage collector", usage.stop)
 
+        # The lifecycle's workers share the tenant workers' step context (their Proxmox
+        # clients, clone locks and lease owner); they stop first (the stack unwinds).
+        operations: OperationWorker | None = None
+        if root.given("operations"):
+            operations = o("operations")
+        elif worker is not None:
+            operations = ops = OperationWorker(
+                worker.ctx,
+                concurrency=settings.worker_concurrency,
+                lease_seconds=settings.worker_lease_seconds,
+            )
+            ops.start()
+            root.on_stop("operation worker", lambda: ops.stop(grace=WORKER_GRACE))
+            scheduler = BackupScheduler(worker.ctx, settings, audit)
+            scheduler.start()
+            root.on_stop("backup scheduler", scheduler.stop)
+
         yield Services(
             settings=settings,
             db=db,
@@ -292,6 +312,7 @@ async def bootstrap(
             wireguard_sync=syncer,
             stripe_gateway=gateway,
             worker=worker,
+            operations=operations,
             events=hub,
             mail_sender=mailer,
             ssh=ssh,

@@ -22,6 +22,7 @@ from controlplane.mail.sender import MailSender
 from controlplane.metrics.registry import Metrics
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
+from controlplane.operations.worker import OperationWorker
 from controlplane.provisioner.worker import Worker
 from controlplane.sshexec.pool import SshPool
 from controlplane.sso.keys import SigningKeys
@@ -45,6 +46,7 @@ class Services:
     wireguard_sync: PeerSyncer | None = None  # WG_HUB_PUBLIC_KEY + WG_ENDPOINT
     stripe_gateway: StripeGateway | None = None  # billing enabled, in a process serving the API
     worker: Worker | None = None  # unless an API process runs with RUN_WORKERS=false
+    operations: OperationWorker | None = None  # the lifecycle's, wherever `worker` runs
     events: EventHub | None = None  # live events, in a process serving the API
     mail_sender: MailSender | None = None  # SMTP_URL
     # One pinned SSH connection per node for consoles and app commands (API processes).

@@ -18,6 +18,10 @@ from controlplane.sysconfig import service as sysconfig
 FREE = "free"
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 @dataclass(frozen=True)
 class Tier:
     name: str
@@ -26,6 +30,10 @@ class Tier:
     max_ram_mb: int
     price_cents: int = 0
     stripe_price_id: str | None = None
+    # The lifecycle's caps over all of a user's live tenants; None: no cap.
+    max_snapshots: int | None = None
+    max_backups: int | None = None
+    max_disk_gb: int | None = None
 
     @classmethod
     def from_setting(cls, raw: dict[str, Any]) -> Tier:
@@ -36,6 +44,9 @@ class Tier:
             max_ram_mb=int(raw["max_ram_mb"]),
             price_cents=int(raw.get("price_cents") or 0),
             stripe_price_id=raw.get("stripe_price_id"),
+            max_snapshots=_optional_int(raw.get("max_snapshots")),
+            max_backups=_optional_int(raw.get("max_backups")),
+            max_disk_gb=_optional_int(raw.get("max_disk_gb")),
         )
 
     def public(self) -> dict[str, Any]:
@@ -45,6 +56,9 @@ class Tier:
             "max_tenants": self.max_tenants,
             "max_ram_mb": self.max_ram_mb,
             "price_cents": self.price_cents,
+            "max_snapshots": self.max_snapshots,
+            "max_backups": self.max_backups,
+            "max_disk_gb": self.max_disk_gb,
             "purchasable": self.name != FREE and self.stripe_price_id is not None,
         }
 
@@ -69,6 +83,9 @@ def default_free(settings: Settings) -> Tier:
         label="Free",
         max_tenants=settings.billing_free_max_tenants,
         max_ram_mb=settings.billing_free_max_ram_mb,
+        max_snapshots=settings.billing_free_max_snapshots,
+        max_backups=settings.billing_free_max_backups,
+        max_disk_gb=settings.billing_free_max_disk_gb,
     )
 
 

@@ -1,10 +1,11 @@
 -- name: project_insert
 INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port,
                       health_path, bootstrap_commands, is_default, self_service,
-                      app_service, app_actions)
+                      app_service, app_actions, backup_storage, keep_backups_days)
 VALUES (%(id)s, %(name)s, %(slug)s, %(template_vmid)s, %(ram_mb)s, %(cores)s, %(disk_gb)s,
         %(app_port)s, %(health_path)s, %(bootstrap_commands)s, %(is_default)s,
-        %(self_service)s, %(app_service)s, %(app_actions)s)
+        %(self_service)s, %(app_service)s, %(app_actions)s, %(backup_storage)s,
+        %(keep_backups_days)s)
 RETURNING *
 
 -- name: project_get
@@ -42,6 +43,8 @@ UPDATE projects SET
     self_service = coalesce(%(self_service)s, self_service),
     app_service = CASE WHEN %(set_app_service)s THEN %(app_service)s ELSE app_service END,
     app_actions = coalesce(%(app_actions)s, app_actions),
+    backup_storage = coalesce(%(backup_storage)s, backup_storage),
+    keep_backups_days = coalesce(%(keep_backups_days)s, keep_backups_days),
     updated_at = now()
 WHERE id = %(id)s
 RETURNING *

@@ -45,6 +45,9 @@ def _unique_names(actions: list[AppAction]) -> list[AppAction]:
 
 
 AppActions = Annotated[list[AppAction], Field(max_length=20), AfterValidator(_unique_names)]
+# A Proxmox storage id (`pve-storage-id`: a letter, then letters, digits, `-`, `_`, `.`).
+StorageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", max_length=100)]
+KeepDays = Annotated[int, Field(ge=0, le=3650)]
 
 
 class ProjectCreate(_Strict):
@@ -61,6 +64,10 @@ class ProjectCreate(_Strict):
     self_service: bool = Field(False, description="Users may create tenants from it")
     app_service: AppService | None = None
     app_actions: AppActions = []
+    backup_storage: StorageId = Field("local", description="Proxmox storage for backups")
+    keep_backups_days: KeepDays = Field(
+        0, description="Days a deleted tenant's backups are kept (0: deleted with it)"
+    )
 
 
 class ProjectUpdate(_Strict):
@@ -77,6 +84,8 @@ class ProjectUpdate(_Strict):
     self_service: bool | None = None
     app_service: AppService | None = None
     app_actions: AppActions | None = None
+    backup_storage: StorageId | None = None
+    keep_backups_days: KeepDays | None = None
 
 
 class ProjectPublic(BaseModel):
@@ -94,6 +103,8 @@ class ProjectPublic(BaseModel):
     self_service: bool = Field(description="Users may create tenants from it")
     app_service: str | None = None
     app_actions: list[AppAction] = []
+    backup_storage: str = "local"
+    keep_backups_days: int = 0
     created_at: datetime
     updated_at: datetime
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from controlplane.provisioner.context import LostLease, Q, StepContext
+from controlplane.provisioner.leftovers import release_leftovers
 from controlplane.provisioner.steps import (
     PROVISION_STEPS,
     destroy_container,
@@ -69,6 +70,15 @@ async def deprovision(ctx: StepContext, tenant: dict[str, Any]) -> None:
             "force delete: giving up on the container",
             extra={"tenant": str(tenant["id"]), "error": str(exc)},
         )
+    await ctx.set_step(tenant, "backups")
+    try:
+        await release_leftovers(ctx, tenant)
+    except Exception:
+        if not tenant.get("force_delete"):
+            raise
+        # Their rows stay, due at once: the backup scheduler's sweep keeps trying.
+        await ctx.db.execute(Q["expire_backups"], {"id": tenant["id"], "days": 0})
+        log.warning("force delete: backups left to the sweep", extra={"tenant": str(tenant["id"])})
     await ctx.set_step(tenant, "route")
     if ctx.route_hook is not None:
         try:

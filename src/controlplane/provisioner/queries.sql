@@ -41,7 +41,8 @@ UPDATE tenants SET lease_owner = NULL, lease_expires_at = NULL
 WHERE lease_owner = %(owner)s
 
 -- name: get
-SELECT t.*, p.template_vmid, p.app_port, p.bootstrap_commands, p.health_path
+SELECT t.*, p.template_vmid, p.app_port, p.bootstrap_commands, p.health_path,
+       p.keep_backups_days
 FROM tenants t LEFT JOIN projects p ON p.id = t.project_id
 WHERE t.id = %(id)s
 
@@ -181,3 +182,23 @@ WHERE t.id = v.id
 -- name: pending_work
 SELECT count(*) AS n FROM tenants
 WHERE status IN ('provisioning', 'suspending', 'resuming', 'deleting') OR config_pending
+
+-- name: forget_snapshots
+DELETE FROM snapshots WHERE tenant_id = %(id)s
+
+-- name: forget_schedule
+DELETE FROM backup_schedules WHERE tenant_id = %(id)s
+
+-- name: expire_backups
+-- Kept for the project's days after the delete; the backup scheduler's sweep removes them.
+UPDATE backups SET expires_at = now() + make_interval(days => %(days)s)
+WHERE tenant_id = %(id)s AND expires_at IS NULL
+
+-- name: backups_of_tenant
+SELECT * FROM backups WHERE tenant_id = %(id)s
+
+-- name: forget_backup
+DELETE FROM backups WHERE id = %(id)s
+
+-- name: set_disk
+UPDATE tenants SET disk_gb = %(disk_gb)s WHERE id = %(id)s AND disk_gb IS DISTINCT FROM %(disk_gb)s

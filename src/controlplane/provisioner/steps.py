@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,18 @@ from controlplane.tenants.service import next_free_vmid
 log = logging.getLogger(__name__)
 TAG = "controlplane"
 NET0 = "name=eth0,bridge=vmbr0,ip=dhcp"
+
+
+_SIZE = re.compile(r"(?:^|,)size=(\d+(?:\.\d+)?)([KMGT]?)")
+_UNIT_GB = {"": 1 / 1024**3, "K": 1 / 1024**2, "M": 1 / 1024, "G": 1, "T": 1024}
+
+
+def disk_gb_of(config: dict[str, Any] | None) -> int | None:
+    """The root disk's size in whole GB from `rootfs` (`local-lvm:vm-101-disk-0,size=8G`)."""
+    match = _SIZE.search(str((config or {}).get("rootfs", "")))
+    if match is None:
+        return None
+    return max(1, round(float(match.group(1)) * _UNIT_GB[match.group(2)]))
 
 
 def marker(tenant_id: Any) -> str:
@@ -167,6 +180,10 @@ async def step_configure(ctx: StepContext, tenant: dict[str, Any], node: dict[st
         tags=TAG,
         description=marker(tenant["id"]) + "\n",
     )
+    # The root disk's size, for the lifecycle (resize grows it, tier caps count it).
+    disk_gb = disk_gb_of(config)
+    if disk_gb is not None:
+        await ctx.db.execute(Q["set_disk"], {"id": tenant["id"], "disk_gb": disk_gb})
 
 
 async def step_start(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:

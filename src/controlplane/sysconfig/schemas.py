@@ -57,6 +57,15 @@ class BillingTier(_Strict):
     )
     price_cents: Annotated[int, Field(ge=0, le=100_000_000)] = 0
     stripe_price_id: PriceId | None = None
+    max_snapshots: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
+        None, description="Snapshots of all of a user's tenants together; none: no cap"
+    )
+    max_backups: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
+        None, description="Backups of all of a user's tenants together; none: no cap"
+    )
+    max_disk_gb: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        None, description="Root disk of all of a user's tenants together; none: no cap"
+    )
 
 
 Tiers = Annotated[list[BillingTier], Field(max_length=20)]

@@ -90,6 +90,8 @@ WHERE id = %(id)s
   AND status = ANY (%(from)s::text[])
   AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)
   AND (%(to)s <> 'resuming' OR %(by)s = 'admin' OR suspended_by IS NULL OR suspended_by = %(by)s)
+  -- Not while a lifecycle operation has the tenant (a force delete cancels it first).
+  AND operation_id IS NULL
 RETURNING *
 
 -- name: tenant_rename
@@ -102,6 +104,7 @@ RETURNING *
 WITH t AS (
     SELECT id, node_id, ram_mb AS old_ram FROM tenants
     WHERE id = %(id)s AND status IN ('provisioning', 'active', 'suspended', 'suspending', 'resuming', 'error')
+      AND operation_id IS NULL
     FOR UPDATE
 ), n AS (
     UPDATE nodes SET allocated_ram_mb = allocated_ram_mb + (%(ram)s - t.old_ram)
@@ -125,3 +128,16 @@ WHERE subdomain = %(subdomain)s AND status = 'deleted' AND owner_user_id IS NOT 
   AND deleted_at > now() - make_interval(secs => %(hold)s)
 ORDER BY deleted_at DESC
 LIMIT 1
+
+-- name: cancel_operation
+-- A force delete ends the tenant's operation in progress: its worker loses it at its next
+-- step (the swaps check the status) and the delete goes ahead.
+WITH o AS (
+    UPDATE operations
+    SET status = 'failed', error = 'cancelled: the tenant is being force-deleted',
+        finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+    WHERE tenant_id = %(id)s AND status IN ('queued', 'running')
+    RETURNING id
+)
+UPDATE tenants SET operation_id = NULL, operation = NULL
+WHERE id = %(id)s AND operation_id IN (SELECT id FROM o)

@@ -37,6 +37,15 @@ class TenantUpdate(_Strict):
     cores: Annotated[int, Field(ge=1, le=512)] | None = None
 
 
+class OperationSummary(BaseModel):
+    """The lifecycle operation that has the tenant right now (snapshot, restore ...)."""
+
+    id: UUID
+    kind: str
+    status: Literal["queued", "running"]
+    step: str | None = None
+
+
 class TenantPublic(BaseModel):
     id: UUID
     name: str
@@ -51,6 +60,10 @@ class TenantPublic(BaseModel):
     reported_ip_address: str | None = None
     ram_mb: int
     cores: int
+    disk_gb: int | None = Field(None, description="The root disk in GB, as last read")
+    operation: OperationSummary | None = Field(
+        None, description="The operation in progress; the tenant's status stays its own"
+    )
     step: str | None
     last_error: str | None
     error_step: str | None

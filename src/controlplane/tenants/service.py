@@ -229,6 +229,13 @@ async def _transition(
     if row is not None:
         return row
     current = await get_tenant(db, tenant_id, owner_user_id=owner_user_id)
+    if current.get("operation_id") is not None and current["status"] in allowed:
+        operation = current.get("operation") or {}
+        raise Conflict(
+            f"cannot {request.replace('_', ' ')} tenant {tenant_id}: operation "
+            f"{str(operation.get('kind', '')).replace('_', ' ')} {current['operation_id']} "
+            "is in progress"
+        )
     if current["status"] == "suspended" and to == "resuming":
         who = {"admin": "the operator", "billing": "billing"}.get(
             current["suspended_by"], "its owner"
@@ -291,6 +298,20 @@ async def request_delete(
 ) -> dict[str, Any]:
     key = "force_delete" if force else "delete"
     allowed, to, step = TRANSITIONS[key]
+    if force:
+        async with db.transaction() as tx:
+            await get_tenant(tx, tenant_id, owner_user_id=owner_user_id)
+            await tx.execute(_Q["cancel_operation"], {"id": tenant_id})
+            return await _transition(
+                tx,
+                tenant_id,
+                key,
+                owner_user_id=owner_user_id,
+                allowed=allowed,
+                to=to,
+                step=step,
+                force=force,
+            )
     return await _transition(
         db,
         tenant_id,
@@ -343,6 +364,11 @@ async def update_tenant(
         )
         if resized is None:
             latest = await get_tenant(db, tenant_id)
+            if latest.get("operation_id") is not None:
+                raise Conflict(
+                    f"cannot change tenant {tenant_id}: operation {latest['operation_id']} is"
+                    " in progress"
+                )
             if latest["status"] in ("deleting", "deleted"):
                 raise Conflict(f"cannot change tenant {tenant_id}: it is {latest['status']}")
             raise NoCapacity(f"node has no room for {new_ram} MB", field="ram_mb")

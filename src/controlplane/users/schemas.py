@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
-from controlplane.tenants.schemas import TenantStatus
+from controlplane.tenants.schemas import OperationSummary, TenantStatus
 from controlplane.users.tenant_view import ErrorReason, UserHealth
 from controlplane.validation import DnsName, SingleLine, Subdomain, full_match
 
@@ -96,6 +96,12 @@ class UserTenantPublic(BaseModel):
     )
     step: str | None = Field(description="The step in progress (clone, start, route, ...)")
     step_started_at: datetime | None = Field(description="When the step in progress began")
+    ram_mb: int | None = None
+    cores: int | None = None
+    disk_gb: int | None = Field(None, description="The root disk in GB, as last read")
+    operation: OperationSummary | None = Field(
+        None, description="The lifecycle operation in progress (snapshot, backup, ...)"
+    )
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None

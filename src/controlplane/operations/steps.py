@@ -1,0 +1,417 @@
+"""The steps of each kind of operation. Each is safe to repeat after a crash at any line.
+
+A step looks at Proxmox before it acts (the snapshot is there already, the archive with
+this backup's id in its notes exists, the disk has that size), and a step that starts a
+task records its UPID before waiting, so a resumed attempt waits for that task instead of
+starting a second one. The operation's row says which step to resume at.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from controlplane.db import load_queries
+from controlplane.operations.schedule import to_prune
+from controlplane.provisioner.context import LostLease, PermanentStep, StepContext, TransientStep
+from controlplane.provisioner.leftovers import backup_notes, find_archive
+from controlplane.provisioner.steps import (
+    destroy_container,
+    disk_gb_of,
+    find_container,
+    step_address,
+    step_bootstrap,
+    step_clone,
+    step_configure,
+    step_start,
+    stop_container,
+)
+from controlplane.proxmox import (
+    ProxmoxClient,
+    ProxmoxLockedError,
+    ProxmoxNotRunningError,
+    ProxmoxTaskError,
+)
+from controlplane.proxmox.errors import ProxmoxTaskTimeoutError
+
+log = logging.getLogger(__name__)
+Q = load_queries("controlplane.operations")
+
+
+def storage_of(config: dict[str, Any] | None) -> str | None:
+    rootfs = str((config or {}).get("rootfs", ""))
+    head = rootfs.split(",", 1)[0]
+    return head.split(":", 1)[0] if ":" in head else None
+
+
+@dataclass
+class Run:
+    """One attempt at one operation: what its steps share."""
+
+    ctx: StepContext
+    op: dict[str, Any]
+    tenant: dict[str, Any]
+    node: dict[str, Any]
+
+    @property
+    def client(self) -> ProxmoxClient:
+        return self.ctx.client(self.node)
+
+    @property
+    def pve(self) -> str:
+        return str(self.node["pve_node"])
+
+    @property
+    def vmid(self) -> int:
+        return int(self.tenant["vmid"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.op["params"])
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self.op["state"])
+
+    async def remember(self, **patch: Any) -> None:
+        ok = await self.ctx.db.fetch_one(
+            Q["set_state"], {"id": self.op["id"], "patch": Jsonb(patch), "owner": self.ctx.owner}
+        )
+        if ok is None:
+            raise LostLease(f"operation {self.op['id']} is no longer ours")
+        self.op["state"] = {**self.op["state"], **patch}
+
+    async def task(
+        self,
+        key: str,
+        start: Callable[[], Awaitable[str]],
+        node: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start the step's task once, keep its UPID, wait for it.
+
+        A task that failed is forgotten, so the next attempt starts a new one; one that is
+        still running when the wait times out is kept and waited for again."""
+        node = node or self.node
+        upid = self.op["upids"].get(key)
+        if upid is None:
+            upid = await start()
+            ok = await self.ctx.db.fetch_one(
+                Q["set_upid"],
+                {"id": self.op["id"], "step": key, "upid": upid, "owner": self.ctx.owner},
+            )
+            if ok is None:
+                raise LostLease(f"operation {self.op['id']} is no longer ours")
+            self.op["upids"] = {**self.op["upids"], key: upid}
+        try:
+            return await self.ctx.wait(node, key, upid)
+        except ProxmoxTaskTimeoutError:
+            raise
+        except ProxmoxTaskError:
+            await self.ctx.db.execute(
+                Q["clear_upid"], {"id": self.op["id"], "step": key, "owner": self.ctx.owner}
+            )
+            self.op["upids"] = {k: v for k, v in self.op["upids"].items() if k != key}
+            raise
+
+
+Step = Callable[[Run], Awaitable[None]]
+
+
+# -- snapshots ---------------------------------------------------------------------------
+
+
+async def _snapshot_state(run: Run, name: str) -> str | None:
+    """None: no such snapshot; "ready"; or its `snapstate` (prepare, delete)."""
+    for snap in await run.client.list_snapshots(run.pve, run.vmid):
+        if snap.get("name") == name:
+            return str(snap.get("snapstate") or "ready")
+    return None
+
+
+async def snapshot_create(run: Run) -> None:
+    name = run.params["name"]
+    if await _snapshot_state(run, name) == "ready":
+        return
+    try:
+        await run.task(
+            "snapshot",
+            lambda: run.client.create_snapshot(
+                run.pve, run.vmid, name, description=run.params.get("description") or None
+            ),
+        )
+    except ProxmoxTaskError:
+        # "snapshot name already used": an earlier attempt's task made it after all.
+        if await _snapshot_state(run, name) == "ready":
+            return
+        raise
+
+
+async def snapshot_delete(run: Run) -> None:
+    name = run.params["name"]
+    if await _snapshot_state(run, name) is None:
+        return
+    try:
+        await run.task("delete", lambda: run.client.delete_snapshot(run.pve, run.vmid, name))
+    except ProxmoxTaskError:
+        if await _snapshot_state(run, name) is None:
+            return
+        raise
+
+
+async def stop(run: Run) -> None:
+    await stop_container(run.ctx, run.node, run.vmid)
+
+
+async def snapshot_rollback(run: Run) -> None:
+    name = run.params["name"]
+    if await _snapshot_state(run, name) != "ready":
+        raise PermanentStep(f"snapshot {name!r} is not on the container (any more)")
+    await run.task("rollback", lambda: run.client.rollback_snapshot(run.pve, run.vmid, name))
+
+
+async def start_if_active(run: Run) -> None:
+    """An active tenant runs again afterwards; a suspended one stays stopped."""
+    if run.tenant["status"] == "active":
+        await step_start(run.ctx, run.tenant, run.node)
+
+
+async def address_if_active(run: Run) -> None:
+    if run.tenant["status"] == "active":
+        await step_address(run.ctx, run.tenant, run.node)
+
+
+# -- restart and resize --------------------------------------------------------------------
+
+
+async def restart(run: Run) -> None:
+    async def reboot() -> str:
+        return await run.client.reboot(run.pve, run.vmid)
+
+    try:
+        await run.task("reboot", reboot)
+    except ProxmoxNotRunningError:
+        # Stopped behind our back: a restart of an active tenant means running again.
+        await step_start(run.ctx, run.tenant, run.node)
+
+
+async def resize_config(run: Run) -> None:
+    await run.client.set_config(
+        run.pve, run.vmid, memory=run.tenant["ram_mb"], cores=run.tenant["cores"]
+    )
+
+
+async def resize_disk(run: Run) -> None:
+    wanted = run.params.get("disk_gb")
+    config = await find_container(run.client, run.pve, run.vmid)
+    current = disk_gb_of(config)
+    if wanted is None or current == wanted:
+        await run.remember(disk_gb=current)
+        return
+    if current is not None and current > wanted:
+        raise PermanentStep(f"unable to shrink disk size: the disk is {current} GB")
+    await run.task("resize", lambda: run.client.resize_disk(run.pve, run.vmid, f"{wanted}G"))
+    await run.remember(disk_gb=wanted)
+
+
+# -- rebuild -------------------------------------------------------------------------------
+
+
+async def rebuild_destroy(run: Run) -> None:
+    await destroy_container(run.ctx, run.tenant, run.node)
+    # The container's snapshots are gone with it, and the new one runs bootstrap again.
+    await run.ctx.db.execute(Q["snapshots_forget"], {"tenant_id": run.tenant["id"]})
+    await run.ctx.db.execute(Q["commands_reset"], {"id": run.tenant["id"]})
+    run.tenant["command_output"] = []
+
+
+async def rebuild_clone(run: Run) -> None:
+    await step_clone(run.ctx, run.tenant, run.node)
+
+
+async def rebuild_configure(run: Run) -> None:
+    await step_configure(run.ctx, run.tenant, run.node)
+    # The template's disk; a tenant that had grown its disk gets that size back.
+    config = await find_container(run.client, run.pve, run.vmid)
+    current, wanted = disk_gb_of(config), run.tenant.get("disk_gb")
+    if wanted is not None and current is not None and wanted > current:
+        await run.task("resize", lambda: run.client.resize_disk(run.pve, run.vmid, f"{wanted}G"))
+        current = wanted
+    await run.remember(disk_gb=current)
+
+
+async def rebuild_start(run: Run) -> None:
+    # Bootstrap commands run inside the container: a suspended tenant's runs for them and
+    # is stopped again at the end.
+    await step_start(run.ctx, run.tenant, run.node)
+
+
+async def rebuild_address(run: Run) -> None:
+    await step_address(run.ctx, run.tenant, run.node)
+
+
+async def rebuild_bootstrap(run: Run) -> None:
+    await step_bootstrap(run.ctx, run.tenant, run.node)
+
+
+async def stop_if_suspended(run: Run) -> None:
+    if run.tenant["status"] == "suspended":
+        await stop_container(run.ctx, run.node, run.vmid)
+
+
+# -- backups -------------------------------------------------------------------------------
+
+
+async def _find_archive(
+    run: Run, node: dict[str, Any], storage: str, backup_id: Any
+) -> dict[str, Any] | None:
+    return await find_archive(run.ctx, node, storage, run.vmid, backup_id)
+
+
+async def _backup_row(run: Run) -> dict[str, Any]:
+    row = await run.ctx.db.fetch_one(Q["backup_by_id"], {"id": run.params["backup_id"]})
+    if row is None:
+        raise PermanentStep(f"backup {run.params['backup_id']} has no row any more")
+    return row
+
+
+async def backup_vzdump(run: Run) -> None:
+    backup = await _backup_row(run)
+    found = await _find_archive(run, run.node, backup["storage"], backup["id"])
+    if found is None:
+        try:
+            await run.task(
+                "vzdump",
+                lambda: run.client.backup(
+                    run.pve,
+                    run.vmid,
+                    storage=backup["storage"],
+                    mode="snapshot",
+                    compress="zstd",
+                    notes_template=backup_notes(backup["id"]),
+                    remove=False,  # retention is ours, not the storage's
+                ),
+            )
+        except ProxmoxLockedError as exc:
+            raise TransientStep(f"the container is locked: {exc}", 2.0) from None
+        found = await _find_archive(run, run.node, backup["storage"], backup["id"])
+        if found is None:
+            raise PermanentStep("vzdump finished but its archive is not on the storage")
+    await run.ctx.db.execute(
+        Q["backup_found"],
+        {"id": backup["id"], "volid": found["volid"], "size": found.get("size")},
+    )
+    await run.remember(volid=found["volid"], size=found.get("size"))
+
+
+async def backup_prune(run: Run) -> None:
+    """After a scheduled backup: delete the scheduled ones its retention no longer keeps."""
+    if not run.params.get("scheduled"):
+        return
+    schedule = await run.ctx.db.fetch_one(Q["schedule_get"], {"tenant_id": run.tenant["id"]})
+    if schedule is None:
+        return
+    rows = await run.ctx.db.fetch_all(Q["scheduled_backups"], {"tenant_id": run.tenant["id"]})
+    for backup in to_prune(
+        rows,
+        keep_last=schedule["keep_last"],
+        keep_daily=schedule["keep_daily"],
+        keep_weekly=schedule["keep_weekly"],
+    ):
+        if str(backup["id"]) == str(run.params["backup_id"]):
+            continue  # never the one just made
+        await delete_archive(run, backup)
+        await run.ctx.db.execute(Q["backup_remove"], {"id": backup["id"]})
+        log.info(
+            "pruned a scheduled backup",
+            extra={"tenant": str(run.tenant["id"]), "backup": str(backup["id"])},
+        )
+
+
+async def delete_archive(run: Run, backup: dict[str, Any]) -> None:
+    """Remove a backup's archive; gone already is fine (Proxmox's delete is idempotent)."""
+    if backup.get("node_id") is None:
+        raise PermanentStep(f"backup {backup['id']}'s node was removed")
+    node = await run.ctx.node(backup["node_id"])
+    volid = backup.get("volid")
+    if volid is None:
+        found = await _find_archive(run, node, backup["storage"], backup["id"])
+        if found is None:
+            return  # its vzdump never wrote one
+        volid = found["volid"]
+    await run.task(
+        f"delete {backup['id']}",
+        lambda: run.ctx.client(node).delete_volume(node["pve_node"], backup["storage"], volid),
+        node=node,
+    )
+
+
+async def backup_delete(run: Run) -> None:
+    await delete_archive(run, await _backup_row(run))
+
+
+async def restore_prepare(run: Run) -> None:
+    """Where the disk goes: the storage of the container's own root disk, kept in the
+    operation's state before anything is overwritten (a late restore failure destroys
+    the config that says it)."""
+    if run.state.get("storage"):
+        return
+    config = await find_container(run.client, run.pve, run.vmid)
+    storage = storage_of(config)
+    if storage is None:
+        raise PermanentStep("cannot tell which storage the container's disk is on")
+    await run.remember(storage=storage)
+
+
+async def restore_archive(run: Run) -> None:
+    backup = await _backup_row(run)
+    if backup["volid"] is None:
+        raise PermanentStep(f"backup {backup['id']} has no archive")
+    await run.task(
+        "restore",
+        lambda: run.client.restore(
+            run.pve, run.vmid, backup["volid"], storage=run.state["storage"], force=True
+        ),
+    )
+
+
+async def restore_configure(run: Run) -> None:
+    # The backed-up config may carry an older size or description: ours again.
+    await step_configure(run.ctx, run.tenant, run.node)
+    await run.remember(disk_gb=disk_gb_of(await find_container(run.client, run.pve, run.vmid)))
+
+
+STEPS: dict[str, list[tuple[str, Step]]] = {
+    "snapshot_create": [("snapshot", snapshot_create)],
+    "snapshot_delete": [("delete", snapshot_delete)],
+    "snapshot_rollback": [
+        ("stop", stop),
+        ("rollback", snapshot_rollback),
+        ("start", start_if_active),
+    ],
+    "backup_create": [("vzdump", backup_vzdump), ("prune", backup_prune)],
+    "backup_delete": [("delete", backup_delete)],
+    "backup_restore": [
+        ("prepare", restore_prepare),
+        ("stop", stop),
+        ("restore", restore_archive),
+        ("configure", restore_configure),
+        ("start", start_if_active),
+        ("address", address_if_active),
+    ],
+    "rebuild": [
+        ("stop", stop),
+        ("destroy", rebuild_destroy),
+        ("clone", rebuild_clone),
+        ("configure", rebuild_configure),
+        ("start", rebuild_start),
+        ("address", rebuild_address),
+        ("bootstrap", rebuild_bootstrap),
+        ("stop_again", stop_if_suspended),
+    ],
+    "resize": [("config", resize_config), ("disk", resize_disk)],
+    "restart": [("reboot", restart)],
+}
