@@ -88,6 +88,8 @@ async def test_services_are_stopped_in_reverse_order_of_start(
     async with bootstrap(settings, serve_api=False):
         pass
     assert stopped == [
+        "backup scheduler",
+        "operation worker",
         "usage collector",
         "status poller",
         "worker",

@@ -65,6 +65,7 @@ class Row:
     fresh: str | None = None
 
 
+TENANT_A = {"tenant_id": "tenant_a"}
 BAD = {"name": 5}  # valid JSON, invalid body: 422 once past the authorisation check
 ROWS: dict[tuple[str, str], Row] = {
     # -- public ----------------------------------------------------------------------------
@@ -151,6 +152,71 @@ ROWS: dict[tuple[str, str], Row] = {
         users(200, 404), {"tenant_id": "tenant_a"}
     ),
     ("GET", "/api/v1/user/projects"): Row(users(200)),
+    # -- the lifecycle (operations) ---------------------------------------------------------
+    ("GET", "/api/v1/operations/{operation_id}"): Row(admin_only(404), {"operation_id": "missing"}),
+    ("GET", "/api/v1/tenants/{tenant_id}/operations"): Row(admin_only(200), TENANT_A),
+    ("GET", "/api/v1/tenants/{tenant_id}/snapshots"): Row(admin_only(200), TENANT_A),
+    ("GET", "/api/v1/tenants/{tenant_id}/backups"): Row(admin_only(200), TENANT_A),
+    ("GET", "/api/v1/tenants/{tenant_id}/backup-schedule"): Row(admin_only(200), TENANT_A),
+    ("POST", "/api/v1/tenants/{tenant_id}/snapshots"): Row(
+        admin_only(422), {"tenant_id": "tenant_busy"}, json=BAD
+    ),
+    ("DELETE", "/api/v1/tenants/{tenant_id}/snapshots/{name}"): Row(
+        admin_only(404), {**TENANT_A, "name": "=nothere"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/snapshots/{name}/rollback"): Row(
+        admin_only(404), {**TENANT_A, "name": "=nothere"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/backups"): Row(
+        admin_only(409), {"tenant_id": "tenant_busy"}
+    ),
+    ("DELETE", "/api/v1/tenants/{tenant_id}/backups/{backup_id}"): Row(
+        admin_only(404), {**TENANT_A, "backup_id": "missing"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/backups/{backup_id}/restore"): Row(
+        admin_only(422), {**TENANT_A, "backup_id": "missing"}, json=BAD
+    ),
+    ("PUT", "/api/v1/tenants/{tenant_id}/backup-schedule"): Row(
+        admin_only(422), TENANT_A, json=BAD
+    ),
+    ("DELETE", "/api/v1/tenants/{tenant_id}/backup-schedule"): Row(admin_only(204), TENANT_A),
+    ("POST", "/api/v1/tenants/{tenant_id}/rebuild"): Row(admin_only(422), TENANT_A, json=BAD),
+    ("POST", "/api/v1/tenants/{tenant_id}/resize"): Row(admin_only(422), TENANT_A, json=BAD),
+    ("POST", "/api/v1/tenants/{tenant_id}/restart"): Row(
+        admin_only(409), {"tenant_id": "tenant_busy"}
+    ),
+    ("GET", "/api/v1/user/operations/{operation_id}"): Row(users(404), {"operation_id": "missing"}),
+    ("GET", "/api/v1/user/tenants/{tenant_id}/operations"): Row(users(200, 404), TENANT_A),
+    ("GET", "/api/v1/user/tenants/{tenant_id}/snapshots"): Row(users(200, 404), TENANT_A),
+    ("GET", "/api/v1/user/tenants/{tenant_id}/backups"): Row(users(200, 404), TENANT_A),
+    ("GET", "/api/v1/user/tenants/{tenant_id}/backup-schedule"): Row(users(200, 404), TENANT_A),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/snapshots"): Row(
+        users(202, 404), json={"name": "first"}, fresh="active"
+    ),
+    ("DELETE", "/api/v1/user/tenants/{tenant_id}/snapshots/{name}"): Row(
+        users(404), {**TENANT_A, "name": "=nothere"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/snapshots/{name}/rollback"): Row(
+        users(404), {**TENANT_A, "name": "=nothere"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/backups"): Row(users(202, 404), fresh="active"),
+    ("DELETE", "/api/v1/user/tenants/{tenant_id}/backups/{backup_id}"): Row(
+        users(404), {**TENANT_A, "backup_id": "missing"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/backups/{backup_id}/restore"): Row(
+        users(404), {**TENANT_A, "backup_id": "missing"}, json={"confirm": "alpha"}
+    ),
+    ("PUT", "/api/v1/user/tenants/{tenant_id}/backup-schedule"): Row(
+        users(200, 404), json={"frequency": "daily", "at": "03:00"}, fresh="active"
+    ),
+    ("DELETE", "/api/v1/user/tenants/{tenant_id}/backup-schedule"): Row(users(204, 404), TENANT_A),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/rebuild"): Row(
+        users(422, 404), TENANT_A, json={"confirm": "not-the-subdomain"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/resize"): Row(
+        users(202, 404), json={"cores": 2}, fresh="active"
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/restart"): Row(users(202, 404), fresh="active"),
     # Live streams: an invalid Last-Event-ID is the 422 past the door (a 200 never ends).
     ("GET", "/api/v1/user/events"): Row(users(422), headers={"Last-Event-ID": "x"}),
     ("GET", "/api/v1/events"): Row(admin_only(422), headers={"Last-Event-ID": "x"}),

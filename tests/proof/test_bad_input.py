@@ -140,6 +140,46 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/api/v1/user/tenants/{tenant_id}/suspend"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/resume"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/retry"): Target("a", "none", TENANT),
+    ("POST", "/api/v1/tenants/{tenant_id}/snapshots"): Target(
+        "admin", "json", TENANT, base={"name": "snap_admin"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/snapshots/{name}/rollback"): Target(
+        "admin", "none", {**TENANT, "name": "=nothere"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/backups"): Target("admin", "none", TENANT),
+    ("POST", "/api/v1/tenants/{tenant_id}/backups/{backup_id}/restore"): Target(
+        "admin", "json", {**TENANT, "backup_id": "missing"}, base={"confirm": "alpha"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/rebuild"): Target(
+        "admin", "json", TENANT, base={"confirm": "not-alpha"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/resize"): Target(
+        "admin", "json", TENANT, base={"cores": 2}
+    ),
+    ("POST", "/api/v1/tenants/{tenant_id}/restart"): Target("admin", "none", TENANT),
+    ("PUT", "/api/v1/tenants/{tenant_id}/backup-schedule"): Target(
+        "admin", "json", TENANT, base={"frequency": "daily", "at": "03:00"}, control=200
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/snapshots"): Target(
+        "a", "json", TENANT, base={"name": "snap_a"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/snapshots/{name}/rollback"): Target(
+        "a", "none", {**TENANT, "name": "=nothere"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/backups"): Target("a", "none", TENANT),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/backups/{backup_id}/restore"): Target(
+        "a", "json", {**TENANT, "backup_id": "missing"}, base={"confirm": "alpha"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/rebuild"): Target(
+        "a", "json", TENANT, base={"confirm": "not-alpha"}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/resize"): Target(
+        "a", "json", TENANT, base={"cores": 2}
+    ),
+    ("POST", "/api/v1/user/tenants/{tenant_id}/restart"): Target("a", "none", TENANT),
+    ("PUT", "/api/v1/user/tenants/{tenant_id}/backup-schedule"): Target(
+        "a", "json", TENANT, base={"frequency": "daily", "at": "03:00"}, control=200
+    ),
     ("POST", "/api/v1/user/tenants/{tenant_id}/sso-token"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/console"): Target("a", "none", TENANT),
     ("POST", "/api/v1/tenants/{tenant_id}/console"): Target("admin", "none", TENANT),

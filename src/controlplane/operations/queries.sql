@@ -26,9 +26,6 @@ FROM tenants t LEFT JOIN projects p ON p.id = t.project_id
 WHERE t.id = %(id)s AND (%(owner)s::uuid IS NULL OR t.owner_user_id = %(owner)s)
   AND t.status <> 'deleted'
 
--- name: lock_owner
-SELECT id FROM users WHERE id = %(id)s FOR UPDATE
-
 -- name: usage
 -- What a user's live tenants hold against the tier caps.
 SELECT

@@ -61,7 +61,7 @@ def _build(prefix: str, ops_prefix: str, caller_dep: Any, *, users: bool) -> API
     op_model: Any = UserOperationPublic if users else OperationPublic
     backup_model: Any = BackupPublic if users else BackupDetail
     # Users also meet the tier's caps (402).
-    changes = (401, 402, 404, 409, 422) if users else (401, 403, 404, 409, 422)
+    changes = (400, 401, 402, 404, 409, 422) if users else (400, 401, 403, 404, 409, 422)
 
     def render(op: dict[str, Any], response: Response) -> dict[str, Any]:
         response.headers["Location"] = f"{ops_prefix}/{op['id']}"

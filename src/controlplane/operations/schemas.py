@@ -7,7 +7,7 @@ from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from controlplane.validation import SingleLine, full_match
 
@@ -71,16 +71,27 @@ class ResizeRequest(_Strict):
         return self
 
 
+def _clock_time(value: object) -> object:
+    if not isinstance(value, str) or not full_match(_CLOCK, value):
+        raise ValueError("a time of day as HH:MM (UTC)")
+    return value
+
+
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
 class BackupSchedule(_Strict):
     frequency: Literal["daily", "weekly"]
-    at: Annotated[time, Field(description="Time of day, UTC (HH:MM)")]
+    # Strict elsewhere; the time arrives as JSON text, parsed once its shape is checked.
+    at: Annotated[
+        time,
+        BeforeValidator(_clock_time),
+        Field(strict=False, description="Time of day, UTC (HH:MM)"),
+    ]
     weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday; weekly only")] | None = None
     keep_last: Annotated[int, Field(ge=0, le=100)] = 1
     keep_daily: Annotated[int, Field(ge=0, le=100)] = 0
     keep_weekly: Annotated[int, Field(ge=0, le=100)] = 0
-
-    # A time arrives as a JSON string.
-    model_config = ConfigDict(extra="forbid", strict=False)
 
     @model_validator(mode="after")
     def _consistent(self) -> BackupSchedule:

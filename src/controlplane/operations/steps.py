@@ -297,6 +297,12 @@ async def backup_vzdump(run: Run) -> None:
             )
         except ProxmoxLockedError as exc:
             raise TransientStep(f"the container is locked: {exc}", 2.0) from None
+        except ProxmoxTaskError as exc:
+            # A storage that does not exist or takes no backups fails the whole job at
+            # once; trying again changes nothing until the operator fixes the project.
+            if "could not get storage information" in str(exc):
+                raise PermanentStep(f"vzdump refused the storage: {exc}") from None
+            raise
         found = await _find_archive(run, run.node, backup["storage"], backup["id"])
         if found is None:
             raise PermanentStep("vzdump finished but its archive is not on the storage")

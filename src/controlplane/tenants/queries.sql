@@ -59,8 +59,8 @@ SELECT
         -- JSON as it is (see tenants.routes.list_tenants). Formatted outside the ordered,
         -- limited scan, so only the page's rows are formatted.
         SELECT id, name, subdomain, status, project_id, node_id, owner_user_id, vmid,
-               ip_address, reported_ip_address, ram_mb, cores, step, last_error, error_step, attempts,
-               config_pending, health, observed,
+               ip_address, reported_ip_address, ram_mb, cores, disk_gb, operation, step,
+               last_error, error_step, attempts, config_pending, health, observed,
                to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS observed_at,
                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
                to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at,
