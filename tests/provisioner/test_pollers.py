@@ -35,7 +35,10 @@ async def test_node_goes_offline_after_repeated_failures_and_back(plane: Plane) 
 
 
 async def test_an_offline_node_gets_no_new_tenants(plane: Plane) -> None:
-    await plane.db.execute("UPDATE nodes SET status = 'offline'")
+    # Polled "just now" (in the future): the app's own node poller leaves them offline.
+    await plane.db.execute(
+        "UPDATE nodes SET status = 'offline', polled_at = now() + interval '1 hour'"
+    )
     r = await plane.admin.post(
         "/api/v1/tenants", json={"project_id": plane.project["id"], "subdomain": "x"}
     )
