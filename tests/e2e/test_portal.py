@@ -58,7 +58,8 @@ class Portal:
 
 @pytest.fixture
 def portal_extra() -> dict[str, Any]:
-    """More settings for the portal's server; a module overrides it (SMTP, for the mail suite)."""
+    """Settings for the portal's server beyond (or instead of) the defaults; a module overrides
+    it (SMTP for the mail suite, a slow node poller for the retry suite)."""
     return {}
 
 
@@ -77,25 +78,24 @@ async def portal(database_url: str, portal_extra: dict[str, Any]) -> AsyncIterat
     port = sock.getsockname()[1]
     sock.close()
     base = f"http://localhost:{port}"
-    settings = make_settings(
-        database_url,
-        run_workers=True,
-        tenant_poll_seconds=1.0,
-        node_poll_seconds=0.5,
-        usage_collect_seconds=0.5,
-        public_url=base,
-        registration_token=REGISTRATION_TOKEN,
-        rate_limit_auth="1000/minute",
-        rate_limit_api="10000/minute",
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-        argon2_parallelism=1,
-        stripe_secret_key=SK,
-        stripe_webhook_secret=WHSEC,
-        stripe_api_base=fake.url,
-        portal_dir=str(BUILD),
-        **portal_extra,
-    )
+    defaults: dict[str, Any] = {
+        "run_workers": True,
+        "tenant_poll_seconds": 1.0,
+        "node_poll_seconds": 0.5,
+        "usage_collect_seconds": 0.5,
+        "public_url": base,
+        "registration_token": REGISTRATION_TOKEN,
+        "rate_limit_auth": "1000/minute",
+        "rate_limit_api": "10000/minute",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "argon2_parallelism": 1,
+        "stripe_secret_key": SK,
+        "stripe_webhook_secret": WHSEC,
+        "stripe_api_base": fake.url,
+        "portal_dir": str(BUILD),
+    }
+    settings = make_settings(database_url, **(defaults | portal_extra))  # the extra wins
     app = create_app(settings)
     import uvicorn
 

@@ -7,7 +7,7 @@ import uuid
 import httpx
 
 from tests.auth.conftest import bearer, login, register
-from tests.conftest import flush_audit
+from tests.conftest import ADMIN_TOKEN, flush_audit
 
 
 async def _user(client: httpx.AsyncClient, email: str) -> dict[str, str]:
@@ -151,3 +151,19 @@ async def test_list_filter_and_pages(client: httpx.AsyncClient, cluster: dict, a
     assert r.json()["total"] == 3 and len(r.json()["items"]) == 1
     r = await client.get("/api/v1/user/tenants", params={"status": "sleeping"}, headers=ada)
     assert r.status_code == 422
+
+
+async def test_no_room_is_said_in_user_words(client: httpx.AsyncClient, cluster: dict, app) -> None:
+    ada = await _user(client, "ada@example.com")
+    await app.state.cp.db.execute("UPDATE nodes SET status = 'offline'")
+    r = await client.post("/api/v1/user/tenants", json={"subdomain": "acme"}, headers=ada)
+    assert r.status_code == 409, r.text
+    message = r.json()["error"]["message"]
+    assert message == "there is no room for a new tenant right now; try again later"
+    # The operator, through the admin API, still gets the detail.
+    r = await client.post(
+        "/api/v1/tenants",
+        json={"subdomain": "acme"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert r.status_code == 409 and "template" in r.json()["error"]["message"], r.text

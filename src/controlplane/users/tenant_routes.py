@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Response
 from controlplane.auth.deps import UserActorDep, UserDep
 from controlplane.config import Settings
 from controlplane.deps import AuditDep, DbDep, SettingsDep
-from controlplane.errors import EmailNotVerified
+from controlplane.errors import EmailNotVerified, NoCapacity
 from controlplane.tenants import service, usecases
 from controlplane.tenants.schemas import TenantStatus
 from controlplane.users.schemas import UserTenantCreate, UserTenantPublic
@@ -71,9 +71,13 @@ async def create_my_tenant(
             "verify your e-mail address first (POST /api/v1/auth/resend-verification sends"
             " the mail again)"
         )
-    row = await usecases.create_tenant(  # 402 beyond the user's billing tier
-        db, settings, audit.context(actor), body, owner_user_id=user["id"]
-    )
+    try:
+        row = await usecases.create_tenant(  # 402 beyond the user's billing tier
+            db, settings, audit.context(actor), body, owner_user_id=user["id"]
+        )
+    except NoCapacity as exc:
+        # The operator's message names nodes and templates: a user gets plain words.
+        raise NoCapacity("there is no room for a new tenant right now; try again later") from exc
     response.headers["Location"] = f"{PREFIX}/{row['id']}"
     return _public(row, settings)
 
