@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def expected(sim: Simulator, upids: list[str]) -> float:
 
 async def run_one(
     api: httpx.AsyncClient, sim: Simulator, method: str, path: str, body: Any
-) -> tuple[float, float, str]:
+) -> tuple[float, float, str, float]:
     before = set(sim.tasks)
     started = time.perf_counter()
     r = await api.request(method, path, json=body)
@@ -72,7 +73,9 @@ async def run_one(
     if op["status"] != "succeeded":
         raise SystemExit(f"{op['kind']} failed: {op['error']}")
     new = [u for u in sim.tasks if u not in before]
-    return took, expected(sim, new), op["kind"]
+    # How long it waited to be claimed (the API's commit to a worker's claim).
+    queued = datetime.fromisoformat(op["started_at"]) - datetime.fromisoformat(op["created_at"])
+    return took, expected(sim, new), op["kind"], queued.total_seconds()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -80,6 +83,7 @@ async def main(args: argparse.Namespace) -> None:
     server_pg = start_embedded(pgdir / "data", cleanup_mode="delete")
     with psycopg.connect(server_pg.get_uri(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE bench")
+    DURATIONS.update({k: v * args.scale for k, v in DURATIONS.items()})
     sim = Simulator(
         tokens=[Token(TOKEN_ID, TOKEN_SECRET, None)], nodes=("pve1",), task_durations=DURATIONS
     )
@@ -102,7 +106,7 @@ async def main(args: argparse.Namespace) -> None:
     while not server.started:
         await asyncio.sleep(0.02)
     headers = {"Authorization": f"Bearer {token}"}
-    rows: dict[str, list[tuple[float, float]]] = {}
+    rows: dict[str, list[tuple[float, float, float]]] = {}
     try:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{args.port}", headers=headers, timeout=60
@@ -144,27 +148,41 @@ async def main(args: argparse.Namespace) -> None:
                     ("POST", f"{base}/rebuild", confirm),
                 ]
                 for method, path, body in script:
-                    took, ideal, kind = await run_one(api, sim, method, path, body)
-                    rows.setdefault(kind, []).append((took, ideal))
+                    took, ideal, kind, queued = await run_one(api, sim, method, path, body)
+                    rows.setdefault(kind, []).append((took, ideal, queued))
                 backup = (await api.get(f"{base}/backups")).json()[0]
                 for method, path, body in (
                     ("POST", f"{base}/backups/{backup['id']}/restore", confirm),
                     ("DELETE", f"{base}/backups/{backup['id']}", None),
                 ):
-                    took, ideal, kind = await run_one(api, sim, method, path, body)
-                    rows.setdefault(kind, []).append((took, ideal))
+                    took, ideal, kind, queued = await run_one(api, sim, method, path, body)
+                    rows.setdefault(kind, []).append((took, ideal, queued))
+            if args.calls:
+                text = (await api.get("/metrics")).text
+                for line in text.splitlines():
+                    if line.startswith(
+                        (
+                            "controlplane_proxmox_calls_total",
+                            "controlplane_proxmox",
+                            "controlplane_step",
+                        )
+                    ):
+                        print(line)
     finally:
         server.should_exit = True
         await serving
         await sim_server.close()
-    print(f"P6 lifecycle overhead ({args.rounds} rounds, median per kind)")
-    print(f"{'operation':<18} {'took s':>8} {'tasks s':>8} {'ratio':>6}")
+    print(
+        f"P6 lifecycle overhead ({args.rounds} rounds, task times x{args.scale:g}, median per kind)"
+    )
+    print(f"{'operation':<18} {'took s':>8} {'tasks s':>8} {'ratio':>6} {'queued ms':>10}")
     ratios = []
     for kind, values in rows.items():
         took = statistics.median(v[0] for v in values)
         ideal = statistics.median(v[1] for v in values)
+        queued = statistics.median(v[2] for v in values) * 1000
         ratios.append(took / ideal)
-        print(f"{kind:<18} {took:>8.3f} {ideal:>8.3f} {took / ideal:>6.3f}")
+        print(f"{kind:<18} {took:>8.3f} {ideal:>8.3f} {took / ideal:>6.3f} {queued:>10.1f}")
     print(f"all kinds: median ratio {statistics.median(ratios):.3f}, worst {max(ratios):.3f}")
 
 
@@ -172,4 +190,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--port", type=int, default=18571)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every task time (5: closer to real)"
+    )
+    parser.add_argument("--calls", action="store_true", help="print the Proxmox calls made")
     asyncio.run(main(parser.parse_args()))

@@ -37,6 +37,7 @@ from controlplane.proxmox import (
     ProxmoxTaskError,
 )
 from controlplane.proxmox.errors import ProxmoxTaskTimeoutError
+from controlplane.proxmox.upid import parse_upid
 
 log = logging.getLogger(__name__)
 Q = load_queries("controlplane.operations")
@@ -107,7 +108,9 @@ class Run:
                 raise LostLease(f"operation {self.op['id']} is no longer ours")
             self.op["upids"] = {**self.op["upids"], key: upid}
         try:
-            return await self.ctx.wait(node, key, upid)
+            # Estimates are per task type (vzdump, imgdel ...), not per step: the deletes
+            # of different backups, say, are one kind of task and learn from each other.
+            return await self.ctx.wait(node, parse_upid(upid).type, upid)
         except ProxmoxTaskTimeoutError:
             raise
         except ProxmoxTaskError:
