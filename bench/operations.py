@@ -1,4 +1,4 @@
-"""P6: the lifecycle's overhead. Each kind of operation, run one after another on one
+"""P8: the lifecycle's overhead. Each kind of operation, run one after another on one
 tenant, timed from the API's 202 to the operation's `succeeded`, against the sum of the
 Proxmox tasks it caused as the simulator was told to run them (its task durations, plus the
 per-GiB part of backups and restores). The ratio is the control plane's overhead (goal:
@@ -173,7 +173,7 @@ async def main(args: argparse.Namespace) -> None:
         await serving
         await sim_server.close()
     print(
-        f"P6 lifecycle overhead ({args.rounds} rounds, task times x{args.scale:g}, median per kind)"
+        f"P8 lifecycle overhead ({args.rounds} rounds, task times x{args.scale:g}, median per kind)"
     )
     print(f"{'operation':<18} {'took s':>8} {'tasks s':>8} {'ratio':>6} {'queued ms':>10}")
     ratios = []
