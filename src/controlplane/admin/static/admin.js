@@ -135,8 +135,9 @@
   // ---- Live updates -------------------------------------------------------------------
   // Each frame of /admin/events names a tenant or node that changed; fragments listen for
   // `tenants-live`, `tenant-live-<id>`, `nodes-live` and `live-reset` (hx-trigger ... from:body)
-  // and fetch themselves again. A burst of frames costs one refresh per quiet period.
-  var QUIET_MS = 250;
+  // and fetch themselves again. A burst of frames costs one refresh per quiet period (at
+  // most one a second per kind: about what the 1.5 s poll cost, without its delay).
+  var QUIET_MS = 1000;  // a lone change shows at once; a burst refreshes once a second
   var RETRY_MS = 15000;
   var live = false;
   var quiet = {};
