@@ -2,7 +2,8 @@
 
 Prints the wall time from the first create to the last `active`, the ideal the simulator's
 own constraints allow, their ratio, and the API's latency during the run (POST creates and
-GET list/health while the workers run in the same process, as `controlplane serve` does).
+GET list while the workers run). The control plane is a real `controlplane serve` process,
+its workers in the child it supervises (or, with --inline-workers, in its own event loop).
 
 The ideal: clones of one template on one node are serialised by Proxmox, so a node with n
 tenants needs at least n * clone + start; everything else runs in parallel up to the
@@ -27,14 +28,10 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from controlplane.app import create_app
-from controlplane.config import Settings
 from controlplane.db.embedded import start_embedded
-from controlplane.web.server import uvicorn_config
 
 TOKEN_ID, TOKEN_SECRET = "root@pam!bench", "bench-secret-0123456789"
 CHILDREN: list[subprocess.Popen[bytes]] = []  # stopped however the run ends
@@ -95,47 +92,36 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.05)
 
     api_token = secrets.token_urlsafe(32)
-    encryption_key, jwt_secret = secrets.token_hex(32), secrets.token_hex(32)
-    worker_proc = None
-    if args.separate_worker:
-        # Production shape for heavy API traffic: API replicas without workers, plus a
-        # `controlplane worker` process; the burst of creates then never delays the workers.
-        worker_proc = subprocess.Popen(
-            [sys.executable, "-m", "controlplane.cli", "worker"],
-            env={
-                **os.environ,
-                "DATABASE_URL": url,
-                "API_TOKEN": api_token,
-                "ENCRYPTION_KEY": encryption_key,
-                "JWT_SECRET": jwt_secret,
-                "WORKER_CONCURRENCY": str(args.concurrency),
-                "NODE_POLL_SECONDS": "3600",
-                "TENANT_POLL_SECONDS": "3600",
-                "LOG_LEVEL": "WARNING",
-            },
-        )
-        CHILDREN.append(worker_proc)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        api_token=api_token,
-        encryption_key=encryption_key,
-        jwt_secret=jwt_secret,
-        run_workers=not args.separate_worker,
-        database_url=url,
-        worker_concurrency=args.concurrency,
-        node_poll_seconds=3600,
-        tenant_poll_seconds=3600,
-        rate_limit_api="1000000/minute",  # one client address drives the whole benchmark
-        log_level="WARNING",
+    # The control plane as it runs in production: a `controlplane serve` process (the API,
+    # and the workers in a child it supervises unless --inline-workers), apart from this
+    # benchmark's own clients.
+    serve_proc = subprocess.Popen(
+        [sys.executable, "-m", "controlplane.cli", "serve", "--port", str(args.port)],
+        env={
+            **os.environ,
+            "DATABASE_URL": url,
+            "API_TOKEN": api_token,
+            "ENCRYPTION_KEY": secrets.token_hex(32),
+            "JWT_SECRET": secrets.token_hex(32),
+            "WORKER_PROCESS": "false" if args.inline_workers else "true",
+            "WORKER_CONCURRENCY": str(args.concurrency),
+            "NODE_POLL_SECONDS": "3600",
+            "TENANT_POLL_SECONDS": "3600",
+            "RATE_LIMIT_API": "1000000/minute",  # one client address drives the whole run
+            "LOG_LEVEL": "WARNING",
+        },
     )
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=args.port))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    CHILDREN.append(serve_proc)
     base = f"http://127.0.0.1:{args.port}"
     headers = {"Authorization": f"Bearer {api_token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as api:
+        for _ in range(600):
+            try:
+                if (await api.get("/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
         projects = []
         for i, name in enumerate(node_names):
             r = await api.post(
@@ -209,10 +195,10 @@ async def main(args: argparse.Namespace) -> None:
 
         started = time.perf_counter()
         readers = [asyncio.create_task(reader()) for _ in range(2)]
-        await asyncio.gather(*(create(i) for i in range(args.tenants)))
+        await asyncio.gather(*(create(i) for i in range(0 if args.p3_only else args.tenants)))
         while True:
             r = await api.get("/api/v1/tenants", params={"status": "active", "limit": 1})
-            if r.json()["total"] >= args.tenants:
+            if args.p3_only or r.json()["total"] >= args.tenants:
                 break
             errors = (
                 await api.get("/api/v1/tenants", params={"status": "error", "limit": 1})
@@ -227,16 +213,23 @@ async def main(args: argparse.Namespace) -> None:
         # P3: while another N tenants provision, one client creates tenants one at a time
         # (on a node of its own, so its clones do not queue behind the burst's).
         probe_latency: list[float] = []
+        probe_during: list[float] = []  # sent while the burst's own POSTs were in flight
+        burst_took: list[float] = []
+        burst_started = time.perf_counter()
         burst = asyncio.gather(*(create(args.tenants + i) for i in range(args.tenants)))
+        burst.add_done_callback(lambda _: burst_took.append(time.perf_counter() - burst_started))
         await asyncio.sleep(0.5)
         probe_started = time.perf_counter()
         i = 0
         while time.perf_counter() - probe_started < args.probe_seconds:
             t0 = time.perf_counter()
+            in_burst = not burst.done()
             r = await api.post(
                 "/api/v1/tenants", json={"project_id": probe_project, "subdomain": f"probe{i}"}
             )
             probe_latency.append(time.perf_counter() - t0)
+            if in_burst:
+                probe_during.append(probe_latency[-1])
             r.raise_for_status()
             i += 1
             await asyncio.sleep(0.05)
@@ -246,7 +239,7 @@ async def main(args: argparse.Namespace) -> None:
         ).json()["total"]
 
     ideal = ideal_seconds(args.tenants, args.nodes, args.clone, args.start, args.concurrency)
-    where = "a separate worker process" if args.separate_worker else "workers inside serve"
+    where = "workers inside the API process" if args.inline_workers else "workers in a child"
     print(
         f"P1 provisioning fan-out: N={args.tenants} M={args.nodes} C={args.concurrency} "
         f"clone={args.clone}s start={args.start}s, {where}"
@@ -269,11 +262,20 @@ async def main(args: argparse.Namespace) -> None:
         f"p99 {percentile(probe_latency, 99) * 1000:.1f} ms  (n={len(probe_latency)}; "
         f"{provisioning_now} still provisioning at the end)"
     )
-    if worker_proc is not None:
-        worker_proc.terminate()
-        worker_proc.wait(timeout=30)
-    server.should_exit = True
-    await serving
+    probe_after = probe_latency[len(probe_during) :]
+    print(
+        f"   after the burst's POSTs had all returned: "
+        f"p50 {percentile(probe_after, 50) * 1000:.1f} ms  "
+        f"p99 {percentile(probe_after, 99) * 1000:.1f} ms  (n={len(probe_after)})"
+    )
+    print(
+        f"   while the burst's {args.tenants} POSTs were still in flight: "
+        f"p50 {percentile(probe_during, 50) * 1000:.1f} ms  "
+        f"p99 {percentile(probe_during, 99) * 1000:.1f} ms  (n={len(probe_during)}; "
+        f"the burst's POSTs took {burst_took[0]:.2f} s in all)"
+    )
+    serve_proc.terminate()
+    serve_proc.wait(timeout=60)
     sim_proc.terminate()
     sim_proc.wait(timeout=30)
 
@@ -286,8 +288,11 @@ if __name__ == "__main__":
     parser.add_argument("--clone", type=float, default=0.5, help="seconds per clone task")
     parser.add_argument("--start", type=float, default=0.2, help="seconds per start task")
     parser.add_argument(
-        "--separate-worker", action="store_true", help="workers in their own process"
+        "--inline-workers",
+        action="store_true",
+        help="WORKER_PROCESS=false: the workers in the API's own process",
     )
+    parser.add_argument("--p3-only", action="store_true", help="skip P1, measure only P3")
     parser.add_argument("--probe-seconds", type=float, default=10.0, help="P3 duration")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18181")))
     try:

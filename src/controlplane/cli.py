@@ -61,8 +61,22 @@ def serve(
     import uvicorn
 
     url = _database_or_exit(settings)
+    # By default the workers run in a child process (see provisioner/supervisor.py), so
+    # the API's event loop serves only requests.
+    supervised = settings.run_workers and settings.worker_process
+    if supervised:
+        settings = settings.model_copy(update={"run_workers": False})
+    application = create_app(settings, database_url=url)
+    if supervised:
+        from controlplane.provisioner.supervisor import WorkerSupervisor, with_worker_process
+        from controlplane.runtime import STOP_TIMEOUT
+
+        application.router.lifespan_context = with_worker_process(
+            application.router.lifespan_context,
+            WorkerSupervisor(url, stop_timeout=STOP_TIMEOUT),
+        )
     config = uvicorn_config(
-        create_app(settings, database_url=url),
+        application,
         host=host or settings.bind_addr,
         port=port or settings.host_port,
         limits=ConnectionLimits.from_settings(settings),
@@ -93,12 +107,14 @@ def worker(
     ] = None,
 ) -> None:
     """Run only the provisioning workers and pollers (no API); stops cleanly on SIGTERM."""
+    from controlplane.provisioner.supervisor import die_with_supervisor
     from controlplane.runtime import run_worker_process
 
     overrides: dict[str, object] = {}
     if concurrency is not None:
         overrides["worker_concurrency"] = concurrency
     settings = _settings_or_exit(**overrides)
+    die_with_supervisor(nice=settings.worker_process_nice)  # when `serve` started us
     configure_logging(settings.log_level)
     asyncio.run(run_worker_process(settings))
 

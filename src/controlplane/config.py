@@ -371,6 +371,12 @@ class WorkerSettings(BaseModel):
     """The provisioning workers and the pollers."""
 
     run_workers: bool = True
+    worker_process: bool = Field(
+        True, description="serve runs the workers in a child process it supervises"
+    )
+    worker_process_nice: int = Field(
+        10, ge=0, le=19, description="How much lower the CPU priority of that child is"
+    )
     worker_concurrency: int = Field(10, ge=1, le=500)
     worker_lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)
     node_poll_seconds: float = Field(10.0, ge=0.1, le=3600.0)

@@ -1,21 +1,3 @@
--- name: reserve_on_node
--- Reserve RAM on one node, only if it has room (overcommit from system settings).
-UPDATE nodes n
-SET allocated_ram_mb = n.allocated_ram_mb + %(ram)s, updated_at = n.updated_at
-WHERE n.id = %(node_id)s
-  AND n.status = 'online'
-  AND n.allocated_ram_mb + %(ram)s <= node_ram_capacity_mb(n.total_ram_mb)
-RETURNING n.id, n.vmid_range_start, n.vmid_range_end
-
--- name: placement_candidates
--- Online nodes holding the template with room, most free RAM first.
-SELECT n.id
-FROM nodes n
-WHERE n.status = 'online'
-  AND %(template)s = ANY (n.templates)
-  AND n.allocated_ram_mb + %(ram)s <= node_ram_capacity_mb(n.total_ram_mb)
-ORDER BY node_ram_capacity_mb(n.total_ram_mb) - n.allocated_ram_mb DESC, n.name
-
 -- name: vmid_next_free
 -- The lowest free VMID in the range: the start, or just after a used one.
 SELECT min(c) AS vmid
@@ -33,12 +15,10 @@ WHERE c BETWEEN %(start)s AND %(end)s
   AND NOT (c = ANY (%(avoid)s::int[]))
 
 
--- name: tenant_insert
-INSERT INTO tenants (id, name, subdomain, project_id, node_id, owner_user_id, vmid, ram_mb,
-                     cores, ram_reserved, status, step)
-VALUES (%(id)s, %(name)s, %(subdomain)s, %(project_id)s, %(node_id)s, %(owner_user_id)s,
-        %(vmid)s, %(ram_mb)s, %(cores)s, true, 'provisioning', 'clone')
-RETURNING *
+-- name: tenant_place
+-- Reserve RAM, choose the VMID and insert the tenant in one statement (migration 0015).
+SELECT * FROM tenant_place(%(id)s, %(name)s, %(subdomain)s, %(project_id)s,
+                           %(owner_user_id)s, %(node_id)s, %(template)s, %(ram)s, %(cores)s)
 
 -- name: tenant_get
 SELECT * FROM tenants

@@ -38,15 +38,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
 }
 
 
-async def _place(tx: Executor, *, node_ids: list[uuid.UUID], ram: int) -> dict[str, Any] | None:
-    """Reserve `ram` on the first node of `node_ids` that still has room."""
-    for node_id in node_ids:
-        row = await tx.fetch_one(_Q["reserve_on_node"], {"node_id": node_id, "ram": ram})
-        if row is not None:
-            return row
-    return None
-
-
 async def create_tenant(
     db: Executor,
     *,
@@ -67,29 +58,26 @@ async def create_tenant(
     pointing at it) to someone else at once. The operator passes no hold.
     """
     require_tenant_label(hosts, subdomain)
-    # Two creators on nodes whose VMID ranges overlap can pick the same VMID; the unique
-    # index refuses the second, which then tries again with a fresh pick.
-    for attempt in range(5):
-        try:
-            return await _create_once(
-                db,
-                project=project,
-                subdomain=subdomain,
-                name=name,
-                owner_user_id=owner_user_id,
-                node_id=node_id,
-                hold_s=hold_s,
-            )
-        except ConstraintViolation as exc:
-            if exc.constraint == "tenants_subdomain_live":
-                raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
-            if exc.constraint == "tenants_project_id_fkey":  # deleted while we placed
-                raise NotFound(f"project {project['id']} not found", field="project_id") from None
-            if exc.constraint == "tenants_owner_user_id_fkey":
-                raise NotFound(f"user {owner_user_id} not found", field="owner_user_id") from None
-            if exc.constraint != "tenants_vmid_live" or attempt == 4:
-                raise Conflict(f"conflicts with another tenant: {exc}") from None
-    raise AssertionError("unreachable")
+    # A VMID taken by a creator on a node with an overlapping range is retried inside
+    # tenant_place; what reaches us here is final.
+    try:
+        return await _create_once(
+            db,
+            project=project,
+            subdomain=subdomain,
+            name=name,
+            owner_user_id=owner_user_id,
+            node_id=node_id,
+            hold_s=hold_s,
+        )
+    except ConstraintViolation as exc:
+        if exc.constraint == "tenants_subdomain_live":
+            raise Conflict(f"subdomain {subdomain!r} is taken", field="subdomain") from None
+        if exc.constraint == "tenants_project_id_fkey":  # deleted while we placed
+            raise NotFound(f"project {project['id']} not found", field="project_id") from None
+        if exc.constraint == "tenants_owner_user_id_fkey":
+            raise NotFound(f"user {owner_user_id} not found", field="owner_user_id") from None
+        raise Conflict(f"conflicts with another tenant: {exc}") from None
 
 
 async def _create_once(
@@ -103,55 +91,40 @@ async def _create_once(
     hold_s: float = 0.0,
 ) -> dict[str, Any]:
     ram, template = project["ram_mb"], project["template_vmid"]
-    tenant_id = uuid.uuid4()
-    async with db.transaction() as tx:
-        if hold_s > 0:
-            held = await tx.fetch_one(
-                _Q["subdomain_held"], {"subdomain": subdomain, "hold": hold_s}
+    if hold_s > 0:
+        held = await db.fetch_one(_Q["subdomain_held"], {"subdomain": subdomain, "hold": hold_s})
+        if held is not None and held["owner_user_id"] != owner_user_id:
+            until = held["held_until"].strftime("%Y-%m-%d %H:%M UTC")
+            raise Conflict(
+                f"subdomain {subdomain!r} is held for the owner of the deleted tenant "
+                f"until {until}",
+                field="subdomain",
             )
-            if held is not None and held["owner_user_id"] != owner_user_id:
-                until = held["held_until"].strftime("%Y-%m-%d %H:%M UTC")
-                raise Conflict(
-                    f"subdomain {subdomain!r} is held for the owner of the deleted tenant "
-                    f"until {until}",
-                    field="subdomain",
-                )
-        if node_id is not None:
-            exists = await tx.fetch_val(
-                "SELECT status FROM nodes WHERE id = %(id)s", {"id": node_id}
-            )
-            if exists is None:
-                raise NotFound(f"node {node_id} not found", field="node_id")
-            candidates = [node_id]
-        else:
-            rows = await tx.fetch_all(
-                _Q["placement_candidates"], {"template": template, "ram": ram}
-            )
-            candidates = [r["id"] for r in rows]
-        # Reserving RAM locks the node's row until commit, which also serialises the
-        # VMID choice among creators on this node.
-        node = await _place(tx, node_ids=candidates, ram=ram)
-        if node is None:
-            where = f"node {node_id}" if node_id else f"any online node holding template {template}"
-            raise NoCapacity(f"no room for {ram} MB on {where}; add capacity or free some")
-        vmid = await next_free_vmid(tx, start=node["vmid_range_start"], end=node["vmid_range_end"])
-        if vmid is None:
-            raise NoCapacity(f"node {node['id']} has no free VMID left in its range")
-        row = await tx.fetch_one(
-            _Q["tenant_insert"],
-            {
-                "id": tenant_id,
-                "name": name or subdomain,
-                "subdomain": subdomain,
-                "project_id": project["id"],
-                "node_id": node["id"],
-                "owner_user_id": owner_user_id,
-                "vmid": vmid,
-                "ram_mb": ram,
-                "cores": project["cores"],
-            },
+    if node_id is not None:
+        exists = await db.fetch_val("SELECT status FROM nodes WHERE id = %(id)s", {"id": node_id})
+        if exists is None:
+            raise NotFound(f"node {node_id} not found", field="node_id")
+    # One statement (migration 0015): the node's row stays locked only while PostgreSQL
+    # runs it, not across round trips, so a burst of creates on one node does not queue.
+    row = await db.fetch_one(
+        _Q["tenant_place"],
+        {
+            "id": uuid.uuid4(),
+            "name": name or subdomain,
+            "subdomain": subdomain,
+            "project_id": project["id"],
+            "owner_user_id": owner_user_id,
+            "node_id": node_id,
+            "template": template,
+            "ram": ram,
+            "cores": project["cores"],
+        },
+    )
+    if row is None:
+        where = f"node {node_id}" if node_id else f"any online node holding template {template}"
+        raise NoCapacity(
+            f"no room for {ram} MB (or no free VMID) on {where}; add capacity or free some"
         )
-    assert row is not None
     return row
 
 
