@@ -59,6 +59,7 @@ from controlplane.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from controlplane.web.ratelimit import RateLimitMiddleware
+from controlplane.web.ratestore import rate_store
 from controlplane.wireguard.routes import router as wireguard_router
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def create_app(
         api=settings.rate_limit_api,
         exempt_bearer=settings.api_token.get_secret_value() if settings.api_token else None,
         own_limits={ASK_PATH: settings.rate_limit_ask},
+        store=rate_store(settings.rate_limit_storage, lambda: app.state.cp.db),
     )
     app.add_middleware(ClientIpMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(

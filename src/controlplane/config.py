@@ -162,6 +162,23 @@ def _check_rate(value: str) -> str:
     return value
 
 
+def _check_rate_storage(value: str) -> str:
+    """memory, postgresql, or a storage URI of the `limits` package whose client is installed."""
+    if value in ("memory", "postgresql"):
+        return value
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
+
+    try:  # builds the client (no connection yet): refuses unknown schemes, missing clients
+        storage_from_string(value if value.startswith("async+") else f"async+{value}")
+    except ConfigurationError as exc:
+        raise ValueError(
+            f"{value!r}: {exc} (use memory, postgresql, or a `limits` storage URI "
+            "such as redis://host:6379)"
+        ) from None
+    return value
+
+
 def _check_proxy(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
@@ -255,6 +272,11 @@ class HttpSettings(BaseModel):
         description="A request body not complete this long after its headers: 408, closed",
     )
     rate_limit_api: Rate = Field("300/minute", description="Per client IP, the rest of /api")
+    rate_limit_storage: Annotated[str, AfterValidator(_check_rate_storage)] = Field(
+        "memory",
+        description="Where rate-limit counters live: memory (per process), postgresql, "
+        "or a limits storage URI such as redis://host:6379 (shared by every replica)",
+    )
     rate_limit_ask: Rate = Field(
         "6000/minute", description="Per client IP, Caddy's on-demand TLS ask (its own bucket)"
     )

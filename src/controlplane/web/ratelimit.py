@@ -1,30 +1,29 @@
 """Per-client-IP rate limits, in the spirit of Go's httprate.
 
-Moving windows (the `limits` package) in memory, so each replica counts on its own: with N
-replicas a client gets up to N times the rate, which is fine for abuse protection. A few
+The counters live where RATE_LIMIT_STORAGE says (`ratestore.py`): in this process's memory
+by default (each replica counts on its own: with N replicas a client gets up to N times the
+rate), or in PostgreSQL or a `limits` storage such as Redis, shared by every replica. A few
 paths (sign-up, log-in, refresh, password change) get a tight limit each; everything else
 under `/api/` shares a looser one. IPv6 clients are counted per /64, the block one
 subscriber usually gets. Caddy's `ask` has its own, high limit (RATE_LIMIT_ASK) in its own
 bucket. Over the limit: 429 in the common error shape, with `Retry-After`.
 
-The storage belongs to the middleware instance, so every app (and every test's app) counts
-from zero. It needs `client_ip` from `ClientIpMiddleware`, which must run first.
+An in-memory store belongs to the middleware instance, so every app (and every test's app)
+counts from zero. It needs `client_ip` from `ClientIpMiddleware`, which must run first.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import math
-import time
 from collections.abc import Iterable, Mapping
 
 import limits
 from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controlplane.web.errors import error_json
+from controlplane.web.ratestore import LimitsStore, RateStore
 
 
 def limit_key(client_ip: str | None) -> str:
@@ -51,6 +50,7 @@ class RateLimitMiddleware:
         api_prefix: str = "/api/",
         exempt_bearer: str | None = None,
         own_limits: Mapping[str, str] | None = None,
+        store: RateStore | None = None,
     ) -> None:
         self.app = app
         # The operator's own automation (the admin token) is trusted and not throttled by
@@ -63,7 +63,7 @@ class RateLimitMiddleware:
         # Paths with a limit (and a bucket) of their own, e.g. Caddy's on-demand TLS `ask`:
         # a burst of TLS handshakes must not spend the API limit of the address it comes from.
         self.own = {path: limits.parse(rate) for path, rate in (own_limits or {}).items()}
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.store: RateStore = store or LimitsStore(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,11 +85,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         client = limit_key(scope.get("state", {}).get("client_ip"))
-        if await self.limiter.hit(item, bucket, client):
+        retry_after = await self.store.hit(item, bucket, client)
+        if retry_after is None:
             await self.app(scope, receive, send)
             return
-        stats = await self.limiter.get_window_stats(item, bucket, client)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         response = error_json(
             429,
             f"too many requests from your address; retry in {retry_after} s",
