@@ -3,9 +3,11 @@ arriving on an admin `GET /api/v1/events` stream of a separate `serve` process.
 
 A writer changes one tenant's status `--changes` times straight in PostgreSQL (as a
 worker on another replica would), one commit at a time, `--interval` apart; the latency
-of each is from the moment the commit returned to the writer until the stream delivered
-the matching `event: tenant` frame (so the path is trigger, NOTIFY, the hub's read, the
-fan-out and the HTTP stream).
+of each is from the moment the writer sent the autocommitted UPDATE until the stream
+delivered the matching `event: tenant` frame (so the path is the statement and its commit,
+trigger, NOTIFY, the hub's read, the fan-out and the HTTP stream). Timing from the
+commit's return instead lost samples: the frame often arrives before the writer's
+`execute` resumes.
 
     .venv/bin/python bench/events_latency.py --changes 300 --interval 0.02
 """
@@ -111,11 +113,11 @@ async def main(args: argparse.Namespace) -> None:
             for i in range(args.changes):
                 mark = f"change-{i}"
                 status = "suspended" if i % 2 == 0 else "active"
+                committed[mark] = time.perf_counter()  # before: the frame may beat the ack
                 await writer.execute(
                     "UPDATE tenants SET status = %s, name = %s WHERE id = %s",
                     (status, mark, tenant),
                 )
-                committed[mark] = time.perf_counter()
                 await asyncio.sleep(args.interval)
             await asyncio.wait_for(done.wait(), 30)
             reader.cancel()
