@@ -62,6 +62,7 @@ async def create_tenant_within_tier(
     subdomain: str,
     name: str | None = None,
     owner_user_id: uuid.UUID,
+    audit_row: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`tenants.service.create_tenant` for a user, refused (402) beyond their tier."""
     async with db.transaction() as tx:
@@ -78,4 +79,5 @@ async def create_tenant_within_tier(
             owner_user_id=owner_user_id,
             hosts=TenantHosts.from_settings(settings),
             hold_s=settings.subdomain_hold_days * 86_400,
+            audit_row=audit_row,
         )

@@ -20,6 +20,21 @@ WHERE c BETWEEN %(start)s AND %(end)s
 SELECT * FROM tenant_place(%(id)s, %(name)s, %(subdomain)s, %(project_id)s,
                            %(owner_user_id)s, %(node_id)s, %(template)s, %(ram)s, %(cores)s)
 
+-- name: tenant_place_audited
+-- The same, and the audit entry in the same statement (one transaction, one round trip).
+WITH placed AS (
+    SELECT * FROM tenant_place(%(id)s, %(name)s, %(subdomain)s, %(project_id)s,
+                               %(owner_user_id)s, %(node_id)s, %(template)s, %(ram)s, %(cores)s)
+), entry AS (
+    INSERT INTO audit_log (actor, action, target_type, target_id, details, client_ip,
+                           request_id)
+    SELECT %(actor)s, %(action)s, %(target_type)s, p.id::text,
+           %(details)s::jsonb || jsonb_build_object('node_id', p.node_id, 'vmid', p.vmid),
+           %(client_ip)s, %(request_id)s
+    FROM placed p
+)
+SELECT * FROM placed
+
 -- name: tenant_get
 SELECT * FROM tenants
 WHERE id = %(id)s AND (%(owner)s::uuid IS NULL OR owner_user_id = %(owner)s)

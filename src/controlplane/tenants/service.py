@@ -48,8 +48,12 @@ async def create_tenant(
     node_id: uuid.UUID | None = None,
     hosts: TenantHosts,
     hold_s: float = 0.0,
+    audit_row: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record a tenant in `provisioning`, with its RAM reserved and its VMID chosen.
+
+    With `audit_row` (`AuditContext.row`), its audit entry is written by the same statement,
+    with the node and VMID chosen added to its details.
 
     `hosts` says which subdomains are the operator's (422 naming `subdomain`). With
     `hold_s` (a user creating a tenant), a subdomain whose tenant another user deleted less
@@ -69,6 +73,7 @@ async def create_tenant(
             owner_user_id=owner_user_id,
             node_id=node_id,
             hold_s=hold_s,
+            audit_row=audit_row,
         )
     except ConstraintViolation as exc:
         if exc.constraint == "tenants_subdomain_live":
@@ -89,6 +94,7 @@ async def _create_once(
     owner_user_id: uuid.UUID | None,
     node_id: uuid.UUID | None,
     hold_s: float = 0.0,
+    audit_row: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     ram, template = project["ram_mb"], project["template_vmid"]
     if hold_s > 0:
@@ -106,9 +112,11 @@ async def _create_once(
             raise NotFound(f"node {node_id} not found", field="node_id")
     # One statement (migration 0015): the node's row stays locked only while PostgreSQL
     # runs it, not across round trips, so a burst of creates on one node does not queue.
+    # The audit entry rides in the same statement, so it commits with the tenant.
     row = await db.fetch_one(
-        _Q["tenant_place"],
+        _Q["tenant_place_audited"] if audit_row else _Q["tenant_place"],
         {
+            **(audit_row or {}),
             "id": uuid.uuid4(),
             "name": name or subdomain,
             "subdomain": subdomain,

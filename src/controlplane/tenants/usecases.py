@@ -47,6 +47,7 @@ async def create_tenant(
             subdomain=spec.subdomain,
             name=spec.name,
             owner_user_id=owner_user_id,
+            audit_row=audit.row("tenant.create", "tenant", None, spec.model_dump(mode="json")),
         )
     else:
         project = await project_for_tenant(db, spec.project_id)
@@ -58,13 +59,9 @@ async def create_tenant(
             owner_user_id=spec.owner_user_id,
             node_id=spec.node_id,
             hosts=hosts,
+            audit_row=audit.row("tenant.create", "tenant", None, spec.model_dump(mode="json")),
         )
-    audit.record(
-        "tenant.create",
-        "tenant",
-        row["id"],
-        spec.model_dump(mode="json") | {"node_id": str(row["node_id"]), "vmid": row["vmid"]},
-    )
+    # The entry (the spec, plus the node and VMID chosen) was written with the tenant.
     return row
 
 
@@ -81,20 +78,22 @@ async def request_transition(
 
     The entry is `tenant.<transition>` with the status reached; a delete's entry carries no
     details unless `record_status` (the dashboard's entries have always carried it)."""
-    if transition == "suspend":
-        row = await service.request_suspend(db, tenant_id, owner_user_id=owner_user_id)
-    elif transition == "resume":
-        row = await service.request_resume(db, tenant_id, owner_user_id=owner_user_id)
-    elif transition == "retry":
-        row = await service.request_retry(db, tenant_id, owner_user_id=owner_user_id)
-    else:
-        row = await service.request_delete(
-            db, tenant_id, owner_user_id=owner_user_id, force=transition == "force_delete"
-        )
     if record_status is None:
         record_status = transition not in ("delete", "force_delete")
-    details = {"status": row["status"]} if record_status else None
-    audit.record(f"tenant.{transition}", "tenant", tenant_id, details)
+    # The change and its entry commit together (a kill -9 cannot keep one without the other).
+    async with db.transaction() as tx:
+        if transition == "suspend":
+            row = await service.request_suspend(tx, tenant_id, owner_user_id=owner_user_id)
+        elif transition == "resume":
+            row = await service.request_resume(tx, tenant_id, owner_user_id=owner_user_id)
+        elif transition == "retry":
+            row = await service.request_retry(tx, tenant_id, owner_user_id=owner_user_id)
+        else:
+            row = await service.request_delete(
+                tx, tenant_id, owner_user_id=owner_user_id, force=transition == "force_delete"
+            )
+        details = {"status": row["status"]} if record_status else None
+        await audit.write(tx, f"tenant.{transition}", "tenant", tenant_id, details)
     return row
 
 
@@ -102,8 +101,11 @@ async def update_tenant(
     db: Executor, audit: AuditContext, tenant_id: uuid.UUID, spec: TenantUpdate
 ) -> dict[str, Any]:
     """Rename or resize; the entry lists what was asked to change."""
-    row = await service.update_tenant(
-        db, tenant_id, name=spec.name, ram_mb=spec.ram_mb, cores=spec.cores
-    )
-    audit.record("tenant.update", "tenant", tenant_id, spec.model_dump(exclude_unset=True))
+    async with db.transaction() as tx:
+        row = await service.update_tenant(
+            tx, tenant_id, name=spec.name, ram_mb=spec.ram_mb, cores=spec.cores
+        )
+        await audit.write(
+            tx, "tenant.update", "tenant", tenant_id, spec.model_dump(exclude_unset=True)
+        )
     return row
