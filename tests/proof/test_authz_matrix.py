@@ -320,6 +320,33 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/admin/tenants/{tenant_id}/app/actions/{name}"): Row(
         form(), {"tenant_id": "tenant_a", "name": "=deploy"}
     ),
+    ("GET", "/admin/tenants/{tenant_id}/lifecycle"): Row(page(), {"tenant_id": "tenant_a"}),
+    ("POST", "/admin/tenants/{tenant_id}/snapshots"): Row(
+        form(), {"tenant_id": "tenant_a"}, data={"snap_name": "dash"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/snapshots/{name}/{action}"): Row(
+        form(), {"tenant_id": "tenant_a", "name": "=nothere", "action": "=delete"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/backups"): Row(form(), {"tenant_id": "tenant_a"}),
+    ("POST", "/admin/tenants/{tenant_id}/backups/{backup_id}/delete"): Row(
+        form(), {"tenant_id": "tenant_a", "backup_id": "missing"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/restore"): Row(
+        form(), {"tenant_id": "tenant_a"}, data={"restore_confirm": "alpha"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/backup-schedule"): Row(
+        form(), {"tenant_id": "tenant_a"}, data={"frequency": "daily", "at": "03:00"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/backup-schedule/delete"): Row(
+        form(), {"tenant_id": "tenant_a"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/rebuild"): Row(
+        form(), {"tenant_id": "tenant_a"}, data={"rebuild_confirm": "alpha"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/resize"): Row(
+        form(), {"tenant_id": "tenant_a"}, data={"cores": "2"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/restart"): Row(form(), {"tenant_id": "tenant_a"}),
     ("GET", "/admin/audit"): Row(page()),
     ("GET", "/admin/settings"): Row(page()),
     ("POST", "/admin/settings"): Row(form(), data={"ram_overcommit": "3"}),

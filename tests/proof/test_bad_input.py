@@ -284,6 +284,32 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/admin/tenants/{tenant_id}/app/actions/{name}"): Target(
         "session", "none", {**TENANT, "name": "=deploy"}
     ),
+    ("POST", "/admin/tenants/{tenant_id}/snapshots"): Target(
+        "session", "form", TENANT, {"snap_name": "snap_dash"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/snapshots/{name}/{action}"): Target(
+        "session", "none", {**TENANT, "name": "=nothere", "action": "=rollback"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/backups"): Target("session", "none", TENANT),
+    ("POST", "/admin/tenants/{tenant_id}/backups/{backup_id}/delete"): Target(
+        "session", "none", {**TENANT, "backup_id": "missing"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/restore"): Target(
+        "session", "form", TENANT, {"backup_id": "{missing}", "restore_confirm": "alpha"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/backup-schedule"): Target(
+        "session", "form", TENANT, {"frequency": "daily", "at": "03:00"}, control=303
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/backup-schedule/delete"): Target(
+        "session", "none", TENANT
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/rebuild"): Target(
+        "session", "form", TENANT, {"rebuild_confirm": "not-alpha"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/resize"): Target(
+        "session", "form", TENANT, {"cores": "2"}
+    ),
+    ("POST", "/admin/tenants/{tenant_id}/restart"): Target("session", "none", TENANT),
     ("POST", "/admin/settings"): Target(
         "session", "form", base={"ram_overcommit": "1.5"}, control=303, partial=True
     ),

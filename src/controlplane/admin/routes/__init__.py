@@ -15,11 +15,25 @@ from controlplane.admin.routes import (
     projects,
     settings,
     tenant_app,
+    tenant_lifecycle,
     tenants,
 )
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(guard)], include_in_schema=False)
 # The overview is the prefix itself ("/admin"), which a sub-router cannot declare.
 router.add_api_route("", overview.overview, methods=["GET"])
-for module in (auth, nodes, projects, tenant_app, tenants, audit, settings, network, events):
+# The tenant sub-pages come before `tenants`, whose POST /tenants/{id}/{action} would take
+# their paths.
+for module in (
+    auth,
+    nodes,
+    projects,
+    tenant_app,
+    tenant_lifecycle,
+    tenants,
+    audit,
+    settings,
+    network,
+    events,
+):
     router.include_router(module.router)
