@@ -1,3 +1,4 @@
+import type { OperationSummary } from './lifecycle';
 // The shapes of the API's answers the portal reads (see /openapi.json).
 
 export type TenantStatus =
@@ -26,6 +27,11 @@ export interface Tenant {
 	step_started_at?: string | null;
 	route?: string | null;
 	address?: string | null;
+	ram_mb?: number;
+	cores?: number;
+	disk_gb?: number | null;
+	/** The lifecycle operation holding the tenant, if any (see lifecycle.ts). */
+	operation?: OperationSummary | null;
 }
 
 export interface Page<T> {
