@@ -38,6 +38,7 @@ from controlplane.metrics import Metrics
 from controlplane.metrics.routes import install_metrics
 from controlplane.nodes.routes import router as nodes_router
 from controlplane.operations.routes import admin_router as lifecycle_router
+from controlplane.operations.routes import fleet_router
 from controlplane.operations.routes import user_router as user_lifecycle_router
 from controlplane.portal.site import install_portal
 from controlplane.projects.routes import router as projects_router
@@ -113,6 +114,7 @@ def create_app(
         projects_router,
         tenants_router,
         lifecycle_router,
+        fleet_router,
         orphans_router,
         audit_router,
         usage_router,

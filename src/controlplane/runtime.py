@@ -40,6 +40,7 @@ from controlplane.nodes.hooks import node_poller, proxmox_registry
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
 from controlplane.nodes.verifier import verify_node
+from controlplane.operations.drains import DrainRunner
 from controlplane.operations.scheduler import BackupScheduler
 from controlplane.operations.worker import OperationWorker
 from controlplane.provisioner import hooks as workers
@@ -296,6 +297,9 @@ async def bootstrap(
             scheduler = BackupScheduler(worker.ctx, settings, audit)
             scheduler.start()
             root.on_stop("backup scheduler", scheduler.stop)
+            drain_runner = DrainRunner(worker.ctx.db, settings, audit)
+            drain_runner.start()
+            root.on_stop("drain runner", drain_runner.stop)
 
         yield Services(
             settings=settings,

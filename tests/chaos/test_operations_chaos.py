@@ -34,7 +34,10 @@ def script(tenant: dict[str, Any]) -> list[tuple[str, str, Any]]:
         ("POST", "snapshots/first/rollback", None),
         ("POST", "restore-latest", {"confirm": tenant["subdomain"]}),
         ("POST", "snapshots", {"name": "second"}),
+        # Rebuild before the move: only the first node holds the template. The rebuild drops
+        # the snapshots, which would block the migration of a local disk.
         ("POST", "rebuild", {"confirm": tenant["subdomain"]}),
+        ("POST", "move-other", None),
         ("POST", "backups", None),
         ("DELETE", "backups-oldest", None),
     ]
@@ -65,6 +68,10 @@ async def _run_one(
     base = f"/api/v1/tenants/{tenant['id']}"
     before = await _latest(procs, tenant["id"])
     path = f"{base}/{what}"
+    if what == "move-other":
+        nodes = (await _call(procs, "GET", "/api/v1/nodes")).json()["items"]
+        current = (await _call(procs, "GET", base)).json()["node_id"]
+        path, body = f"{base}/move", {"node_id": next(n["id"] for n in nodes if n["id"] != current)}
     if what in ("restore-latest", "backups-oldest"):
         backups = (await _call(procs, "GET", f"{base}/backups")).json()
         ready = sorted(
@@ -113,11 +120,15 @@ async def run_operations_chaos(
             "resize": 0.1,
             "vzreboot": 0.1,
             "imgdel": 0.05,
+            "vzmigrate": 0.2,
         }
     )
-    r = await admin.post("/api/v1/nodes", json=pve_sim.node_body("pve1", total_ram_mb=1_000_000))
-    assert r.status_code == 201, r.text
-    template = r.json()["templates"][0]
+    templates = []
+    for name in ("pve1", "pve2"):  # two nodes: the script moves each tenant once
+        r = await admin.post("/api/v1/nodes", json=pve_sim.node_body(name, total_ram_mb=1_000_000))
+        assert r.status_code == 201, r.text
+        templates.append(r.json()["templates"][0])
+    template = templates[0]
     r = await admin.post(
         "/api/v1/projects",
         json={"name": "Web", "slug": "web", "template_vmid": template, "ram_mb": 256},
@@ -195,7 +206,7 @@ async def run_operations_chaos(
 
 def check(outcome: dict[str, Any], tenants: int) -> None:
     assert outcome["by_status"] == {"active": tenants}, outcome
-    assert outcome["operations"] == tenants * 10
+    assert outcome["operations"] == tenants * 11
     assert outcome["operations_failed"] == []
     assert outcome["containers_without_live_tenant"] == 0
     assert outcome["live_tenants_without_container"] == 0

@@ -185,6 +185,12 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/tenants/{tenant_id}/restart"): Row(
         admin_only(409), {"tenant_id": "tenant_busy"}
     ),
+    ("POST", "/api/v1/tenants/{tenant_id}/move"): Row(admin_only(422), TENANT_A, json=BAD),
+    ("POST", "/api/v1/nodes/{node_id}/drain"): Row(
+        admin_only(422), {"node_id": "node_id"}, json=BAD
+    ),
+    ("GET", "/api/v1/nodes/{node_id}/drain"): Row(admin_only(404), {"node_id": "node_id"}),
+    ("POST", "/api/v1/nodes/{node_id}/drain/cancel"): Row(admin_only(404), {"node_id": "node_id"}),
     ("GET", "/api/v1/user/operations/{operation_id}"): Row(users(404), {"operation_id": "missing"}),
     ("GET", "/api/v1/user/tenants/{tenant_id}/operations"): Row(users(200, 404), TENANT_A),
     ("GET", "/api/v1/user/tenants/{tenant_id}/snapshots"): Row(users(200, 404), TENANT_A),

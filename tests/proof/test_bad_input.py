@@ -140,6 +140,15 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/api/v1/user/tenants/{tenant_id}/suspend"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/resume"): Target("a", "none", TENANT),
     ("POST", "/api/v1/user/tenants/{tenant_id}/retry"): Target("a", "none", TENANT),
+    ("POST", "/api/v1/tenants/{tenant_id}/move"): Target(
+        "admin", "json", TENANT, base={"node_id": "{missing}"}
+    ),
+    ("POST", "/api/v1/nodes/{node_id}/drain"): Target(
+        "admin", "json", {"node_id": "missing"}, base={"max_parallel": 2}
+    ),
+    ("POST", "/api/v1/nodes/{node_id}/drain/cancel"): Target(
+        "admin", "none", {"node_id": "missing"}
+    ),
     ("POST", "/api/v1/tenants/{tenant_id}/snapshots"): Target(
         "admin", "json", TENANT, base={"name": "snap_admin"}
     ),

@@ -317,3 +317,95 @@ UPDATE backups b SET status = 'deleting', expires_at = now() + interval '10 minu
 FROM tenants t
 WHERE b.id = %(id)s AND b.expires_at <= now() AND t.id = b.tenant_id
 RETURNING b.*, t.vmid
+
+-- == moves and drains =======================================================================
+
+-- name: move_target
+SELECT id, name, pve_node, status FROM nodes WHERE id = %(id)s
+
+-- name: reserve_on_target
+-- The tenant's RAM on the target, before anything moves (released again if the move fails).
+UPDATE nodes SET allocated_ram_mb = allocated_ram_mb + %(ram)s
+WHERE id = %(id)s AND allocated_ram_mb + %(ram)s <= node_ram_capacity_mb(total_ram_mb)
+RETURNING id
+
+-- name: move_switch
+-- The container is on the target: the tenant follows and the source's reservation goes,
+-- both exactly once (the swap on node_id).
+WITH t AS (
+    UPDATE tenants SET node_id = %(target)s, updated_at = now()
+    WHERE id = %(id)s AND node_id = %(source)s AND operation_id = %(op_id)s
+    RETURNING id, ram_mb, ram_reserved
+), n AS (
+    UPDATE nodes SET allocated_ram_mb = allocated_ram_mb - t.ram_mb
+    FROM t WHERE nodes.id = %(source)s AND t.ram_reserved
+    RETURNING nodes.id
+)
+SELECT (SELECT count(*) FROM t) AS switched
+
+-- name: move_release_target
+-- A move that failed before the switch gives the target's reservation back.
+UPDATE nodes SET allocated_ram_mb = allocated_ram_mb - t.ram_mb
+FROM tenants t
+WHERE nodes.id = %(target)s AND t.id = %(id)s AND t.node_id = %(source)s AND t.ram_reserved
+
+-- name: drain_insert
+INSERT INTO drains (id, node_id, max_parallel, requested_by)
+VALUES (%(id)s, %(node_id)s, %(max_parallel)s, %(by)s)
+RETURNING *
+
+-- name: drain_latest
+SELECT d.*,
+    (SELECT count(*) FROM operations o WHERE o.drain_id = d.id AND o.status = 'succeeded') AS moved,
+    (SELECT count(*) FROM operations o WHERE o.drain_id = d.id AND o.status = 'failed') AS failed,
+    (SELECT count(*) FROM operations o
+     WHERE o.drain_id = d.id AND o.status IN ('queued', 'running')) AS in_flight,
+    (SELECT count(*) FROM tenants t WHERE t.node_id = d.node_id AND t.status <> 'deleted') AS remaining
+FROM drains d WHERE d.node_id = %(node_id)s
+ORDER BY d.created_at DESC LIMIT 1
+
+-- name: drain_cancel
+UPDATE drains SET status = 'cancelled', finished_at = now()
+WHERE node_id = %(node_id)s AND status = 'running'
+RETURNING id
+
+-- name: drains_running
+SELECT * FROM drains WHERE status = 'running' ORDER BY created_at FOR UPDATE SKIP LOCKED
+
+-- name: drain_candidates
+-- The drained node's tenants that can move now: settled, free, and not already failed to
+-- move in this drain (a failure is reported, not retried in a loop).
+SELECT t.id, t.ram_mb FROM tenants t
+WHERE t.node_id = %(node_id)s AND t.status IN ('active', 'suspended')
+  AND t.operation_id IS NULL AND NOT t.config_pending
+  AND NOT EXISTS (SELECT 1 FROM operations o
+                  WHERE o.tenant_id = t.id AND o.drain_id = %(drain_id)s AND o.kind = 'move')
+ORDER BY t.created_at
+LIMIT %(limit)s
+
+-- name: drain_target
+-- Where a drained tenant goes: another online node, not itself being drained, with room;
+-- the most free RAM first.
+SELECT n.id FROM nodes n
+WHERE n.id <> %(node_id)s AND n.status = 'online'
+  AND n.allocated_ram_mb + %(ram)s <= node_ram_capacity_mb(n.total_ram_mb)
+  AND NOT EXISTS (SELECT 1 FROM drains d WHERE d.node_id = n.id AND d.status = 'running')
+ORDER BY node_ram_capacity_mb(n.total_ram_mb) - n.allocated_ram_mb DESC, n.name
+LIMIT 1
+
+-- name: drain_in_flight
+SELECT count(*) FROM operations WHERE drain_id = %(drain_id)s AND status IN ('queued', 'running')
+
+-- name: drain_done
+UPDATE drains SET status = 'done', finished_at = now() WHERE id = %(id)s AND status = 'running'
+
+-- name: operation_set_drain
+UPDATE operations SET drain_id = %(drain_id)s WHERE id = %(id)s
+
+-- name: drain_unsettled
+-- Tenants on the node in the middle of something else: the drain waits for them.
+SELECT count(*) FROM tenants
+WHERE node_id = %(node_id)s AND status IN ('provisioning', 'suspending', 'resuming')
+
+-- name: node_templates
+SELECT id, name, templates FROM nodes WHERE id = %(id)s

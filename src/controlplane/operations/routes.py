@@ -18,13 +18,16 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from controlplane.auth.deps import UserActorDep, UserDep
 from controlplane.deps import Actor, AdminDep, AuditDep, DbDep, SettingsDep
-from controlplane.operations import service, usecases
+from controlplane.operations import drains, service, usecases
 from controlplane.operations.schemas import (
     BackupDetail,
     BackupPublic,
     BackupSchedule,
     BackupSchedulePublic,
     Confirmation,
+    DrainPublic,
+    DrainRequest,
+    MoveRequest,
     OperationPublic,
     ResizeRequest,
     SnapshotCreate,
@@ -404,5 +407,70 @@ def _schedule(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**row, "at": row["at_time"]}
 
 
+def _fleet_router() -> APIRouter:
+    """Operator-only: moving tenants and draining nodes."""
+    router = APIRouter(tags=["fleet"])
+
+    @router.post(
+        "/api/v1/tenants/{tenant_id}/move",
+        status_code=202,
+        response_model=OperationPublic,
+        responses=error_responses(400, 401, 403, 404, 409, 422),
+        summary="Move a tenant to another node (restart migration)",
+    )
+    async def move_tenant(
+        tenant_id: UUID,
+        body: MoveRequest,
+        actor: AdminDep,
+        db: DbDep,
+        settings: SettingsDep,
+        audit: AuditDep,
+        response: Response,
+    ) -> dict[str, Any]:
+        """The tenant's RAM is reserved on the target first and released on the source once
+        the container is there; the route follows the container; the operation keeps the
+        tenant's `downtime_s`."""
+        op = await usecases.move(db, settings, audit.context(actor), tenant_id, body.node_id)
+        response.headers["Location"] = f"/api/v1/operations/{op['id']}"
+        return op
+
+    @router.post(
+        "/api/v1/nodes/{node_id}/drain",
+        status_code=202,
+        response_model=DrainPublic,
+        responses=error_responses(400, 401, 403, 404, 409, 422),
+        summary="Move every tenant off a node, a few at a time",
+    )
+    async def drain_node(
+        node_id: UUID, body: DrainRequest, actor: AdminDep, db: DbDep, audit: AuditDep
+    ) -> dict[str, Any]:
+        return await drains.start_drain(
+            db, audit.context(actor), node_id, max_parallel=body.max_parallel
+        )
+
+    @router.get(
+        "/api/v1/nodes/{node_id}/drain",
+        response_model=DrainPublic,
+        responses=error_responses(401, 403, 404, 422),
+        summary="The node's latest drain and its progress",
+    )
+    async def get_drain(node_id: UUID, _: AdminDep, db: DbDep) -> dict[str, Any]:
+        return await drains.drain_status(db, node_id)
+
+    @router.post(
+        "/api/v1/nodes/{node_id}/drain/cancel",
+        response_model=DrainPublic,
+        responses=error_responses(401, 403, 404, 409, 422),
+        summary="Stop starting moves (those in flight finish)",
+    )
+    async def cancel_drain(
+        node_id: UUID, actor: AdminDep, db: DbDep, audit: AuditDep
+    ) -> dict[str, Any]:
+        return await drains.cancel_drain(db, audit.context(actor), node_id)
+
+    return router
+
+
+fleet_router = _fleet_router()
 admin_router = _build("/api/v1/tenants", "/api/v1/operations", _admin, users=False)
 user_router = _build("/api/v1/user/tenants", "/api/v1/user/operations", _owner, users=True)

@@ -21,6 +21,7 @@ OperationKind = Literal[
     "rebuild",
     "resize",
     "restart",
+    "move",
 ]
 OperationStatus = Literal["queued", "running", "succeeded", "failed"]
 
@@ -113,12 +114,41 @@ class BackupSchedulePublic(BaseModel):
     last_run_at: datetime | None
 
 
+class MoveRequest(_Strict):
+    node_id: UUID
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # a UUID arrives as a string
+
+
+class DrainRequest(_Strict):
+    max_parallel: Annotated[int, Field(ge=1, le=20, description="Moves at once")] = 2
+
+
+class DrainPublic(BaseModel):
+    id: UUID
+    node_id: UUID
+    status: Literal["running", "cancelled", "done"]
+    max_parallel: int
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    moved: int = Field(description="Tenants moved off the node by this drain")
+    failed: int = Field(description="Moves that failed (those tenants stay on the node)")
+    in_flight: int
+    remaining: int = Field(description="Live tenants still on the node")
+
+
 class OperationPublic(BaseModel):
     id: UUID
     tenant_id: UUID
     kind: OperationKind
     status: OperationStatus
     params: dict[str, Any]
+    state: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the steps learnt (a move's `downtime_s`, a backup's `volid` ...)",
+    )
+    drain_id: UUID | None = None
     step: str | None
     error: str | None
     upids: dict[str, str]

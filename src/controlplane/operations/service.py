@@ -32,6 +32,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rebuild": ("active", "suspended"),
     "resize": ("active", "suspended"),
     "restart": ("active",),
+    "move": ("active", "suspended"),
 }
 
 

@@ -9,6 +9,7 @@ starting a second one. The operation's row says which step to resume at.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +24,12 @@ from controlplane.provisioner.steps import (
     destroy_container,
     disk_gb_of,
     find_container,
+    is_ours,
     step_address,
     step_bootstrap,
     step_clone,
     step_configure,
+    step_route,
     step_start,
     stop_container,
 )
@@ -180,6 +183,11 @@ async def start_if_active(run: Run) -> None:
     """An active tenant runs again afterwards; a suspended one stays stopped."""
     if run.tenant["status"] == "active":
         await step_start(run.ctx, run.tenant, run.node)
+
+
+async def route_if_active(run: Run) -> None:
+    if run.tenant["status"] == "active":
+        await step_route(run.ctx, run.tenant, run.node)
 
 
 async def address_if_active(run: Run) -> None:
@@ -393,6 +401,53 @@ async def restore_configure(run: Run) -> None:
     await run.remember(disk_gb=disk_gb_of(await find_container(run.client, run.pve, run.vmid)))
 
 
+# -- moves ---------------------------------------------------------------------------------
+
+
+async def move_migrate(run: Run) -> None:
+    """Restart migration to the target; a container already there is ours and done."""
+    target = await run.ctx.node(run.params["target_node_id"])
+    there = await find_container(run.ctx.client(target), target["pve_node"], run.vmid)
+    if there is not None and is_ours(there, run.tenant["id"]):
+        return
+    status = await run.client.container_status(run.pve, run.vmid)
+    running = status.get("status") == "running"
+    started = time.monotonic()
+    try:
+        await run.task(
+            "migrate",
+            lambda: run.client.migrate(
+                run.pve, run.vmid, target["pve_node"], restart=True if running else None
+            ),
+        )
+    except ProxmoxTaskError as exc:
+        log_tail = " ".join(getattr(exc, "log", None) or [])
+        if "non-migratable snapshot" in log_tail or "storage type" in log_tail:
+            raise PermanentStep(
+                "the container's disk cannot be migrated (local snapshots or storage): "
+                "delete its snapshots or move it by backup and restore"
+            ) from None
+        raise
+    # A restart migration shuts the container down first and starts it on the target at
+    # the end: the tenant is down for about the task's duration.
+    await run.remember(downtime_s=round(time.monotonic() - started, 3) if running else 0.0)
+
+
+async def move_switch(run: Run) -> None:
+    row = await run.ctx.db.fetch_one(
+        Q["move_switch"],
+        {
+            "id": run.tenant["id"],
+            "source": run.params["source_node_id"],
+            "target": run.params["target_node_id"],
+            "op_id": run.op["id"],
+        },
+    )
+    assert row is not None
+    run.tenant["node_id"] = run.params["target_node_id"]
+    run.node = await run.ctx.node(run.params["target_node_id"])
+
+
 STEPS: dict[str, list[tuple[str, Step]]] = {
     "snapshot_create": [("snapshot", snapshot_create)],
     "snapshot_delete": [("delete", snapshot_delete)],
@@ -423,4 +478,10 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
     ],
     "resize": [("config", resize_config), ("disk", resize_disk)],
     "restart": [("reboot", restart)],
+    "move": [
+        ("migrate", move_migrate),
+        ("switch", move_switch),
+        ("address", address_if_active),
+        ("route", route_if_active),
+    ],
 }

@@ -17,7 +17,7 @@ from controlplane.billing.standing import standing_of
 from controlplane.billing.tiers import Tier
 from controlplane.config import Settings
 from controlplane.db import ConstraintViolation, Executor, load_queries
-from controlplane.errors import Conflict, Invalid, NoCapacity, PaymentRequired
+from controlplane.errors import Conflict, Invalid, NoCapacity, NotFound, PaymentRequired
 from controlplane.operations import service
 from controlplane.operations.schedule import next_run
 from controlplane.operations.schemas import (
@@ -320,6 +320,16 @@ async def rebuild(
         _confirm(tenant, body, "a rebuild")
         if tenant.get("template_vmid") is None:
             raise Conflict(f"tenant {tenant_id}'s project is gone: nothing to rebuild from")
+        # A clone is made on the tenant's own node: the template must be there (a moved
+        # tenant may sit on a node without it), or the old container would be destroyed
+        # for nothing.
+        node = await tx.fetch_one(_Q["node_templates"], {"id": tenant["node_id"]})
+        if node is None or tenant["template_vmid"] not in (node["templates"] or []):
+            where = node["name"] if node is not None else "its node"
+            raise Conflict(
+                f"node {where} does not hold template {tenant['template_vmid']}: move the "
+                "tenant to a node that does, or copy the template there first"
+            )
 
     return await _start(
         db,
@@ -477,3 +487,54 @@ async def delete_schedule(
     if gone is not None:
         audit.record("tenant.backup_schedule_delete", "tenant", tenant_id)
     return gone is not None
+
+
+# -- moves ---------------------------------------------------------------------------------
+
+
+async def move(
+    db: Executor,
+    settings: Settings,
+    audit: AuditContext,
+    tenant_id: uuid.UUID,
+    node_id: uuid.UUID,
+    *,
+    drain_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Move a tenant to `node_id` by restart migration (operators only). The tenant's RAM
+    is reserved on the target now and released on the source when the container is there."""
+
+    async def prepare(tx: Executor, tenant: dict[str, Any], op: dict[str, Any], tier: Any) -> None:
+        target = await tx.fetch_one(_Q["move_target"], {"id": node_id})
+        if target is None:
+            raise NotFound(f"node {node_id} not found", field="node_id")
+        if node_id == tenant["node_id"]:
+            raise Conflict(
+                f"tenant {tenant_id} is on node {target['name']} already", field="node_id"
+            )
+        if target["status"] != "online":
+            raise Conflict(f"node {target['name']} is {target['status']}", field="node_id")
+        reserved = await tx.fetch_one(
+            _Q["reserve_on_target"], {"id": node_id, "ram": tenant["ram_mb"]}
+        )
+        if reserved is None:
+            raise NoCapacity(
+                f"node {target['name']} has no room for {tenant['ram_mb']} MB", field="node_id"
+            )
+        if tenant["node_id"] != current["node_id"]:
+            raise Conflict(f"tenant {tenant_id} moved meanwhile; try again")
+        if drain_id is not None:
+            await tx.execute(_Q["operation_set_drain"], {"id": op["id"], "drain_id": drain_id})
+
+    # The source is fixed when the operation starts: the switch swaps from it exactly once.
+    current = await service.tenant_for_operation(db, tenant_id, owner_user_id=None)
+    return await _start(
+        db,
+        audit,
+        tenant_id,
+        "move",
+        {"target_node_id": str(node_id), "source_node_id": str(current["node_id"])},
+        owner_user_id=None,
+        settings=settings,
+        prepare=prepare,
+    )

@@ -70,6 +70,15 @@ async def _settle(tx: Executor, op: dict[str, Any], succeeded: bool) -> None:
             )
     elif kind in ("backup_restore", "rebuild") and succeeded:
         await tx.execute(Q["snapshots_forget"], {"tenant_id": op["tenant_id"]})
+    elif kind == "move" and not succeeded:
+        await tx.execute(
+            Q["move_release_target"],
+            {
+                "id": op["tenant_id"],
+                "source": params["source_node_id"],
+                "target": params["target_node_id"],
+            },
+        )
     elif kind == "resize" and not succeeded:
         await tx.execute(Q["resize_failed"], {"id": op["tenant_id"]})
     if succeeded and state.get("disk_gb") is not None:

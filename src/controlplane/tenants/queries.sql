@@ -127,12 +127,20 @@ LIMIT 1
 -- name: cancel_operation
 -- A force delete ends the tenant's operation in progress: its worker loses it at its next
 -- step (the swaps check the status) and the delete goes ahead.
+-- A move cancelled before its switch gives the target's reservation back, like a failed one.
 WITH o AS (
     UPDATE operations
     SET status = 'failed', error = 'cancelled: the tenant is being force-deleted',
         finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
     WHERE tenant_id = %(id)s AND status IN ('queued', 'running')
-    RETURNING id
+    RETURNING id, kind, params
+), released AS (
+    UPDATE nodes SET allocated_ram_mb = allocated_ram_mb - t.ram_mb
+    FROM o, tenants t
+    WHERE o.kind = 'move' AND t.id = %(id)s AND t.ram_reserved
+      AND nodes.id = (o.params ->> 'target_node_id')::uuid
+      AND t.node_id = (o.params ->> 'source_node_id')::uuid
+    RETURNING nodes.id
 )
 UPDATE tenants SET operation_id = NULL, operation = NULL
 WHERE id = %(id)s AND operation_id IN (SELECT id FROM o)
