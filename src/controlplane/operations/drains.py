@@ -45,11 +45,11 @@ async def start_drain(
                     "by": audit.actor,
                 },
             )
+            await audit.write(tx, "node.drain", "node", node_id, {"max_parallel": max_parallel})
     except ConstraintViolation as exc:
         if exc.constraint == "drains_one_running":
             raise Conflict(f"node {node['name']} is being drained already") from None
         raise
-    audit.record("node.drain", "node", node_id, {"max_parallel": max_parallel})
     return await drain_status(db, node_id)
 
 

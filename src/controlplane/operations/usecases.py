@@ -77,7 +77,10 @@ async def _start(
         )
         if prepare is not None:
             await prepare(tx, tenant, op, tier)
-    audit.record(f"tenant.{kind}", "tenant", tenant_id, {"operation_id": str(op["id"]), **params})
+        # In the request's own transaction: a kill -9 after the answer keeps who asked.
+        await audit.write(
+            tx, f"tenant.{kind}", "tenant", tenant_id, {"operation_id": str(op["id"]), **params}
+        )
     return op
 
 
