@@ -1,5 +1,5 @@
-"""Status polling at scale: Proxmox calls per poll period and the round's time, 10,000
-active tenants on 50 simulated nodes (issue 16, item 1).
+"""Status polling and usage collection at scale: Proxmox calls per period and the round's
+time, 10,000 active tenants on 50 simulated nodes (issue 16 item 1, issue 15's graphs).
 
 The simulated cluster runs in a process of its own (this script with `--serve-sim`), with
 every container created directly in it, running. The control plane side is this process:
@@ -10,7 +10,10 @@ a real PostgreSQL (embedded), the tenants seeded in SQL, and the status poller's
 2. nothing changed since (the steady state);
 3. `--changed` containers stopped behind the control plane's back (through the API);
 4. the old way for comparison, measured in the same run: one `status/current` per tenant,
-   20 at a time, as the poller did before.
+   20 at a time, as the poller did before;
+5. one round of the usage collector (one rrddata call per tenant and per node, upserted),
+   a second within the interval;
+6. the collector's next interval (the day archive, read for the first time, 70 points).
 
 Each round prints Proxmox calls by kind, wall time and this process's CPU time.
 
@@ -64,9 +67,9 @@ async def serve_sim(nodes: int, tenants: int) -> None:
             node=names[i % nodes],
             config={"hostname": f"t{i}", "memory": 512, "cores": 1, "rootfs": "local-lvm:8"},
             status="running",
-            started_at=now,
-            created_at=now,
-            runs=[[now, None]],
+            started_at=now - 7200,  # two hours of usage history for rrddata
+            created_at=now - 7200,
+            runs=[[now - 7200, None]],
         )
     server = await HttpServer(create_app(sim)).start()
     print(server.url, flush=True)
@@ -83,6 +86,8 @@ class CallCounter:
         self, node: str, method: str, path: str, error: BaseException | None, seconds: float
     ) -> None:
         kind = "status/current" if path.endswith("/status/current") else path.rsplit("/", 1)[-1]
+        if kind == "rrddata":
+            kind = "lxc rrddata" if "/lxc/" in path else "node rrddata"
         self.calls[f"{method} {kind}"] += 1
 
     def take(self) -> dict[str, int]:
@@ -133,6 +138,7 @@ async def main(args: argparse.Namespace) -> None:
     from controlplane.provisioner.addresses import AddressPolicy
     from controlplane.provisioner.context import StepContext
     from controlplane.provisioner.status import poll_once
+    from controlplane.usage.collector import UsageCollector
 
     sim_proc = subprocess.Popen(
         [sys.executable, __file__, "--serve-sim", "--nodes", str(args.nodes),
@@ -167,6 +173,7 @@ async def main(args: argparse.Namespace) -> None:
             )  # fmt: skip
             node_ids.append((await nodes_service.create_node(db, sealer, body, None))["id"])
         await asyncio.to_thread(seed, url, node_ids, args.tenants)
+        await db.execute("UPDATE nodes SET status = 'online'")  # what the node poller says
         counter = CallCounter()
         registry = ProxmoxRegistry(sealer, observer=counter)
         ctx = StepContext(
@@ -226,6 +233,14 @@ async def main(args: argparse.Namespace) -> None:
                 return len(tenants)
 
             await measure("4. before: status/current each", counter, per_tenant)
+
+        collector = UsageCollector(db, registry, interval=60.0)
+        await measure("5. usage collector, first round", counter, collector.collect_once)
+        await measure("   again within the interval", counter, collector.collect_once)
+        points = await db.fetch_val("SELECT count(*) FROM tenant_usage")
+        print(f"   tenant points stored: {points}")
+        await db.execute("UPDATE usage_sources SET claimed_at = now() - interval '2 minutes'")
+        await measure("6. usage collector, next interval", counter, collector.collect_once)
         await registry.close()
         await db.close()
     finally:

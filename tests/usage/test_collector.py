@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from controlplane.usage.archives import ARCHIVES, next_archive
 from tests.provisioner.conftest import Plane
 from tests.usage.conftest import active_tenants, collector
@@ -200,3 +202,34 @@ async def test_a_deleted_tenant_is_no_longer_read_and_its_bookkeeping_goes(plane
     await c.collect_once()
     assert counting.calls[("container_rrddata", str(t["vmid"]))] == before
     assert (await c.prune())["sources"] == 1
+
+
+async def test_a_round_claims_batch_after_batch_until_nothing_is_due(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controlplane.usage import collector as module
+
+    await active_tenants(plane, *(f"t{i}" for i in range(5)))
+    monkeypatch.setattr(module, "CLAIM_LIMIT", 2)
+    c, counting = collector(plane, interval=3600)
+    assert await c.collect_once() == 5 + 2
+    assert counting.total() == 7
+
+
+async def test_a_later_read_stores_only_the_points_since_the_last(plane: Plane) -> None:
+    (t,) = await active_tenants(plane, "alpha")
+    c, _ = collector(plane, interval=0.1)
+    await c.collect_once()
+    # Mark every stored point; a point rewritten by the next hour read loses its mark.
+    await plane.db.execute("UPDATE tenant_usage SET cpu = -1")
+    await plane.db.execute(
+        "UPDATE usage_sources SET claimed_at = now() - interval '1 hour',"
+        " day_at = now(), week_at = now(), month_at = now()"
+    )
+    await c.collect_once()
+    rows = await plane.db.fetch_all(
+        "SELECT cpu FROM tenant_usage WHERE tenant_id = %(id)s AND timeframe = 'hour'",
+        {"id": t["id"]},
+    )
+    rewritten = [r for r in rows if r["cpu"] != -1]
+    assert len(rows) >= 60 and 1 <= len(rewritten) <= 6  # the overlap, not all 70

@@ -2,8 +2,9 @@
 
 Proxmox answers one archive per call (70 points), so a subject's four archives are read in
 turns (`archives.next_archive`): the hour archive nearly every interval, a coarser one
-when it has gained a point. Points are upserted (reading a point twice is harmless),
-trimmed to what the archive keeps, and the archive marked read, in one transaction.
+when it has gained a point. The points since the archive's last read (and a few before)
+are upserted (reading a point twice is harmless), the archive trimmed to what Proxmox
+keeps and marked read, in one statement.
 
 Every replica runs the loop; the claim (a compare-and-swap on `usage_sources.claimed_at`)
 gives each subject to one of them per interval. A process killed between the claim and the
@@ -44,7 +45,8 @@ NODE_SOURCES: tuple[str, ...] = (
     "rootused", "roottotal", "netin", "netout",
 )  # fmt: skip
 CONCURRENCY = 20  # rrddata calls in flight per process
-CLAIM_LIMIT = 500  # subjects claimed per round and kind
+CLAIM_LIMIT = 500  # subjects claimed per batch and kind
+OVERLAP_STEPS = 5  # points re-stored before the last read (the newest may have been partial)
 
 
 def _columns(points: Sequence[dict[str, Any]], sources: Sequence[str]) -> dict[str, list[Any]]:
@@ -73,8 +75,20 @@ class UsageCollector:
         self._sem = asyncio.Semaphore(CONCURRENCY)
 
     async def collect_once(self) -> int:
-        """One round: claim what is due, read one archive of each, prune now and then.
-        Returns how many subjects were read successfully."""
+        """One round: claim what is due, a batch at a time until nothing is, read one
+        archive of each, prune now and then. Returns how many subjects were read."""
+        done = 0
+        deadline = self._clock() + self.interval  # a round slower than that ends; the next goes on
+        while True:
+            read, claimed = await self._batch()
+            done += read
+            if claimed < CLAIM_LIMIT or self._clock() >= deadline:
+                break
+        if self._clock() - self._pruned_at >= max(self.interval, 60.0):
+            await self.prune()
+        return done
+
+    async def _batch(self) -> tuple[int, int]:
         tenants = await self.db.fetch_all(
             _Q["usage_claim_tenants"], {"interval": self.interval, "limit": CLAIM_LIMIT}
         )
@@ -86,10 +100,7 @@ class UsageCollector:
         jobs: list[Coroutine[Any, Any, bool]] = [
             self._one("tenant", row, nodes.get(row["node_id"])) for row in tenants
         ] + [self._one("node", row, nodes.get(row["node_id"])) for row in nodes_due]
-        done = sum(await asyncio.gather(*jobs))
-        if self._clock() - self._pruned_at >= max(self.interval, 60.0):
-            await self.prune()
-        return done
+        return sum(await asyncio.gather(*jobs)), max(len(tenants), len(nodes_due))
 
     async def prune(self) -> dict[str, int]:
         self._pruned_at = self._clock()
@@ -122,6 +133,12 @@ class UsageCollector:
                 extra={"kind": kind, "id": str(row["subject_id"]), "error": str(exc)[:200]},
             )
             return False
+        last = row[f"{timeframe}_at"]
+        if last is not None:
+            # Consolidated points never change: store only those since the last read, with
+            # a margin for the newest (it may have been partial) and for clock skew.
+            since = last.timestamp() - OVERLAP_STEPS * ARCHIVES[timeframe].step_s
+            points = [p for p in points if p["time"] >= since]
         await self.store(kind, row["subject_id"], timeframe, points)
         return True
 
@@ -129,21 +146,16 @@ class UsageCollector:
         self, kind: str, subject_id: uuid.UUID, timeframe: str, points: Sequence[dict[str, Any]]
     ) -> None:
         if kind == "tenant":
-            sources, upsert, trim = (
-                TENANT_SOURCES,
-                _Q["tenant_usage_upsert"],
-                _Q["tenant_usage_trim"],
-            )
+            sources, query = TENANT_SOURCES, _Q["tenant_usage_store"]
         else:
-            sources, upsert, trim = NODE_SOURCES, _Q["node_usage_upsert"], _Q["node_usage_trim"]
-        params = {"id": subject_id, "timeframe": timeframe, **_columns(points, sources)}
-        keep = {"id": subject_id, "timeframe": timeframe, "keep": ARCHIVES[timeframe].span_s}
-        async with self.db.transaction() as tx:
-            await tx.execute(upsert, params)
-            await tx.execute(trim, keep)
-            await tx.execute(
-                _Q["usage_source_read"], {"kind": kind, "id": subject_id, "timeframe": timeframe}
-            )
+            sources, query = NODE_SOURCES, _Q["node_usage_store"]
+        params = {
+            "id": subject_id,
+            "timeframe": timeframe,
+            "keep": ARCHIVES[timeframe].span_s,
+            **_columns(points, sources),
+        }
+        await self.db.execute(query, params)
 
 
 def usage_collector(settings: Settings, db: Database, registry: ProxmoxRegistry) -> Periodic:

@@ -41,60 +41,73 @@ SELECT c.*, c.subject_id AS node_id FROM claimed c
 -- name: usage_nodes
 SELECT * FROM nodes WHERE id = ANY(%(ids)s::uuid[])
 
--- name: tenant_usage_upsert
--- Idempotent: a point read twice (overlapping fetches, a retry) is the same row, updated.
-INSERT INTO tenant_usage AS u (tenant_id, timeframe, at, cpu, maxcpu, mem, maxmem, netin, netout,
-                               diskread, diskwrite)
-SELECT %(id)s, %(timeframe)s, to_timestamp(p.t), p.cpu, p.maxcpu, p.mem, p.maxmem, p.netin,
-       p.netout, p.diskread, p.diskwrite
-FROM unnest(%(time)s::bigint[], %(cpu)s::float8[], %(maxcpu)s::float8[], %(mem)s::float8[],
-            %(maxmem)s::float8[], %(netin)s::float8[], %(netout)s::float8[],
-            %(diskread)s::float8[], %(diskwrite)s::float8[])
-     AS p(t, cpu, maxcpu, mem, maxmem, netin, netout, diskread, diskwrite)
-ON CONFLICT (tenant_id, timeframe, at) DO UPDATE SET
-    cpu = EXCLUDED.cpu, maxcpu = EXCLUDED.maxcpu, mem = EXCLUDED.mem, maxmem = EXCLUDED.maxmem,
-    netin = EXCLUDED.netin, netout = EXCLUDED.netout, diskread = EXCLUDED.diskread,
-    diskwrite = EXCLUDED.diskwrite
-
--- name: node_usage_upsert
-INSERT INTO node_usage AS u (node_id, timeframe, at, cpu, maxcpu, loadavg, iowait, memused,
-                             memtotal, swapused, swaptotal, rootused, roottotal, netin, netout)
-SELECT %(id)s, %(timeframe)s, to_timestamp(p.t), p.cpu, p.maxcpu, p.loadavg, p.iowait,
-       p.memused, p.memtotal, p.swapused, p.swaptotal, p.rootused, p.roottotal, p.netin,
-       p.netout
-FROM unnest(%(time)s::bigint[], %(cpu)s::float8[], %(maxcpu)s::float8[],
-            %(loadavg)s::float8[], %(iowait)s::float8[], %(memused)s::float8[],
-            %(memtotal)s::float8[], %(swapused)s::float8[], %(swaptotal)s::float8[],
-            %(rootused)s::float8[], %(roottotal)s::float8[], %(netin)s::float8[],
-            %(netout)s::float8[])
-     AS p(t, cpu, maxcpu, loadavg, iowait, memused, memtotal, swapused, swaptotal, rootused,
-          roottotal, netin, netout)
-ON CONFLICT (node_id, timeframe, at) DO UPDATE SET
-    cpu = EXCLUDED.cpu, maxcpu = EXCLUDED.maxcpu, loadavg = EXCLUDED.loadavg,
-    iowait = EXCLUDED.iowait, memused = EXCLUDED.memused, memtotal = EXCLUDED.memtotal,
-    swapused = EXCLUDED.swapused, swaptotal = EXCLUDED.swaptotal,
-    rootused = EXCLUDED.rootused, roottotal = EXCLUDED.roottotal, netin = EXCLUDED.netin,
-    netout = EXCLUDED.netout
-
--- name: tenant_usage_trim
-DELETE FROM tenant_usage
-WHERE tenant_id = %(id)s AND timeframe = %(timeframe)s
-  AND at < now() - make_interval(secs => %(keep)s)
-
--- name: node_usage_trim
-DELETE FROM node_usage
-WHERE node_id = %(id)s AND timeframe = %(timeframe)s
-  AND at < now() - make_interval(secs => %(keep)s)
-
--- name: usage_source_read
--- The archive was read: a compare-and-swap on the subject's row (a CASE per column, since
--- the archive is a parameter and identifiers never are).
+-- name: tenant_usage_store
+-- One statement per read (a round trip, not five): upsert the points the archive still
+-- keeps (idempotent: a point read twice is the same row, updated), trim what it no longer
+-- keeps, and mark the archive read. The parts see one snapshot and touch disjoint rows.
+WITH up AS (
+    INSERT INTO tenant_usage AS u (tenant_id, timeframe, at, cpu, maxcpu, mem, maxmem, netin,
+                                   netout, diskread, diskwrite)
+    SELECT %(id)s, %(timeframe)s, to_timestamp(p.t), p.cpu, p.maxcpu, p.mem, p.maxmem, p.netin,
+           p.netout, p.diskread, p.diskwrite
+    FROM unnest(%(time)s::bigint[], %(cpu)s::float8[], %(maxcpu)s::float8[], %(mem)s::float8[],
+                %(maxmem)s::float8[], %(netin)s::float8[], %(netout)s::float8[],
+                %(diskread)s::float8[], %(diskwrite)s::float8[])
+         AS p(t, cpu, maxcpu, mem, maxmem, netin, netout, diskread, diskwrite)
+    WHERE to_timestamp(p.t) >= now() - make_interval(secs => %(keep)s)
+    ON CONFLICT (tenant_id, timeframe, at) DO UPDATE SET
+        cpu = EXCLUDED.cpu, maxcpu = EXCLUDED.maxcpu, mem = EXCLUDED.mem,
+        maxmem = EXCLUDED.maxmem, netin = EXCLUDED.netin, netout = EXCLUDED.netout,
+        diskread = EXCLUDED.diskread, diskwrite = EXCLUDED.diskwrite
+    RETURNING 1
+), trimmed AS (
+    DELETE FROM tenant_usage
+    WHERE tenant_id = %(id)s AND timeframe = %(timeframe)s
+      AND at < now() - make_interval(secs => %(keep)s)
+    RETURNING 1
+)
 UPDATE usage_sources SET
     hour_at = CASE WHEN %(timeframe)s = 'hour' THEN now() ELSE hour_at END,
     day_at = CASE WHEN %(timeframe)s = 'day' THEN now() ELSE day_at END,
     week_at = CASE WHEN %(timeframe)s = 'week' THEN now() ELSE week_at END,
     month_at = CASE WHEN %(timeframe)s = 'month' THEN now() ELSE month_at END
-WHERE kind = %(kind)s AND subject_id = %(id)s
+WHERE kind = 'tenant' AND subject_id = %(id)s
+
+-- name: node_usage_store
+WITH up AS (
+    INSERT INTO node_usage AS u (node_id, timeframe, at, cpu, maxcpu, loadavg, iowait, memused,
+                                 memtotal, swapused, swaptotal, rootused, roottotal, netin,
+                                 netout)
+    SELECT %(id)s, %(timeframe)s, to_timestamp(p.t), p.cpu, p.maxcpu, p.loadavg, p.iowait,
+           p.memused, p.memtotal, p.swapused, p.swaptotal, p.rootused, p.roottotal, p.netin,
+           p.netout
+    FROM unnest(%(time)s::bigint[], %(cpu)s::float8[], %(maxcpu)s::float8[],
+                %(loadavg)s::float8[], %(iowait)s::float8[], %(memused)s::float8[],
+                %(memtotal)s::float8[], %(swapused)s::float8[], %(swaptotal)s::float8[],
+                %(rootused)s::float8[], %(roottotal)s::float8[], %(netin)s::float8[],
+                %(netout)s::float8[])
+         AS p(t, cpu, maxcpu, loadavg, iowait, memused, memtotal, swapused, swaptotal,
+              rootused, roottotal, netin, netout)
+    WHERE to_timestamp(p.t) >= now() - make_interval(secs => %(keep)s)
+    ON CONFLICT (node_id, timeframe, at) DO UPDATE SET
+        cpu = EXCLUDED.cpu, maxcpu = EXCLUDED.maxcpu, loadavg = EXCLUDED.loadavg,
+        iowait = EXCLUDED.iowait, memused = EXCLUDED.memused, memtotal = EXCLUDED.memtotal,
+        swapused = EXCLUDED.swapused, swaptotal = EXCLUDED.swaptotal,
+        rootused = EXCLUDED.rootused, roottotal = EXCLUDED.roottotal, netin = EXCLUDED.netin,
+        netout = EXCLUDED.netout
+    RETURNING 1
+), trimmed AS (
+    DELETE FROM node_usage
+    WHERE node_id = %(id)s AND timeframe = %(timeframe)s
+      AND at < now() - make_interval(secs => %(keep)s)
+    RETURNING 1
+)
+UPDATE usage_sources SET
+    hour_at = CASE WHEN %(timeframe)s = 'hour' THEN now() ELSE hour_at END,
+    day_at = CASE WHEN %(timeframe)s = 'day' THEN now() ELSE day_at END,
+    week_at = CASE WHEN %(timeframe)s = 'week' THEN now() ELSE week_at END,
+    month_at = CASE WHEN %(timeframe)s = 'month' THEN now() ELSE month_at END
+WHERE kind = 'node' AND subject_id = %(id)s
 
 -- name: usage_prune
 -- Points older than their archive keeps (the subjects no longer read: deleted, suspended),
