@@ -397,7 +397,7 @@ class WorkerSettings(BaseModel):
         True, description="serve runs the workers in a child process it supervises"
     )
     worker_process_nice: int = Field(
-        10, ge=0, le=19, description="How much lower the CPU priority of that child is"
+        0, ge=0, le=19, description="How much lower the CPU priority of that child is"
     )
     worker_concurrency: int = Field(10, ge=1, le=500)
     worker_lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)

@@ -9,11 +9,12 @@ The child is `controlplane worker` with the parent's environment and the databas
 parent resolved (the embedded server is started once, by the parent). It dies with its
 parent: a SIGKILL of `serve` kills the worker too (PR_SET_PDEATHSIG), as a kill of the
 whole service would, so nothing runs on unsupervised; a child that exits on its own is
-started again after a backoff. It runs at a lower CPU priority (WORKER_PROCESS_NICE, 10):
-where the cores are short, a request waits less and a step, which mostly waits for
-Proxmox anyway, a little more (the child's own start-up alone took /healthz's p99 from
-~50 ms to ~1 s under the slow-header load test on a busy 2-core machine). On shutdown the
-child gets SIGTERM and its usual grace, then SIGKILL.
+started again after a backoff. WORKER_PROCESS_NICE lowers its CPU priority (0, none, by
+default): at +10 the API answered first on a busy 2-core machine (the child's own start-up
+no longer moved /healthz's p99 under the slow-header test), but with the machine at load
+10 the workers starved, lost their leases and 200 tenants took 6.6 times the ideal, so
+it is the operator's choice where the host has cores to spare. On shutdown the child gets
+SIGTERM and its usual grace, then SIGKILL.
 """
 
 from __future__ import annotations
