@@ -1,8 +1,9 @@
 """P4: cold start to healthy with embedded PostgreSQL, and idle memory.
 
 Cold: a fresh data folder (initdb + start + migrations) until `GET /healthz` answers 200.
-Warm: the same folder again. Idle memory: resident memory of the control plane process
-and of the embedded PostgreSQL processes, 5 s after start-up with nothing to do.
+Warm: the same folder again. Idle memory: resident memory of the control plane process, of
+its worker child (WORKER_PROCESS) and of the embedded PostgreSQL processes, 5 s after
+start-up with nothing to do.
 
     .venv/bin/python bench/cold_start.py
 """
@@ -46,7 +47,7 @@ def rss_mb(pids: list[int]) -> float:
     return total / 2**20
 
 
-def run(pgdir: Path, port: int) -> tuple[float, float, float]:
+def run(pgdir: Path, port: int) -> tuple[float, float, float, float]:
     env = {
         **os.environ,
         "API_TOKEN": secrets.token_urlsafe(32),
@@ -69,6 +70,10 @@ def run(pgdir: Path, port: int) -> tuple[float, float, float]:
         ready = time.perf_counter() - t0
         time.sleep(5)
         cp = rss_mb([proc.pid])
+        # WORKER_PROCESS (the default): the workers run in a child of `serve`.
+        workers = rss_mb(
+            [c.pid for c in psutil.Process(proc.pid).children() if "worker" in c.cmdline()]
+        )
         pg = rss_mb(
             [
                 p.pid
@@ -87,7 +92,7 @@ def run(pgdir: Path, port: int) -> tuple[float, float, float]:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-    return ready, cp, pg
+    return ready, cp, workers, pg
 
 
 def main() -> None:
@@ -96,8 +101,8 @@ def main() -> None:
     try:
         # The embedded server stops when `serve` exits cleanly (SIGTERM), so the second
         # run starts it again on the existing data folder.
-        cold, _, _ = run(pgdir, 18201)
-        warm, cp_warm, pg_warm = run(pgdir, 18202)
+        cold, _, _, _ = run(pgdir, 18201)
+        warm, cp_warm, workers_warm, pg_warm = run(pgdir, 18202)
     finally:
         for p in psutil.process_iter(["cmdline"]):  # never leave a server behind
             if p.info["cmdline"] and any(str(base) in a for a in p.info["cmdline"]):
@@ -108,6 +113,7 @@ def main() -> None:
     print(f"  cold start to healthy   {cold:6.2f} s   (initdb + start + migrations + app)")
     print(f"  warm start to healthy   {warm:6.2f} s")
     print(f"  idle memory, control plane process   {cp_warm:6.1f} MB RSS")
+    print(f"  idle memory, its worker child        {workers_warm:6.1f} MB RSS")
     print(f"  idle memory, embedded PostgreSQL     {pg_warm:6.1f} MB RSS (all its processes)")
 
 
