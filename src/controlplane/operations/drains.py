@@ -72,7 +72,7 @@ async def cancel_drain(db: Executor, audit: AuditContext, node_id: uuid.UUID) ->
 
 class DrainRunner:
     def __init__(
-        self, db: Database, settings: Settings, audit: AuditLog, *, interval: float = 2.0
+        self, db: Database, settings: Settings, audit: AuditLog, *, interval: float = 0.5
     ) -> None:
         self.db = db
         self.settings = settings
