@@ -112,6 +112,23 @@ async def test_operator_journey(live_plane: LivePlane, chromium: Chromium) -> No
     await expect(page.locator(".usage-charts canvas")).to_have_count(4, timeout=30_000)
     await page.goto(tenant_url)
 
+    # Its lifecycle panel: a snapshot through the form turns ready in place, by the tenant's
+    # live events; a name taken is refused next to its field; a backup likewise.
+    panel = page.locator("#tenant-lifecycle")
+    await expect(panel).to_contain_text("No snapshots.")
+    await page.evaluate("window.__sameDocument = true")
+    await page.fill("#f-snap_name", "first")
+    await panel.locator("button", has_text="Take snapshot").click()
+    ready = panel.locator('[data-snapshot="first"] .badge')
+    await expect(ready).to_have_text("ready", timeout=30_000)
+    await expect(page.locator("#lifecycle-operation")).to_contain_text("succeeded")
+    await page.fill("#f-snap_name", "first")
+    await panel.locator("button", has_text="Take snapshot").click()
+    await expect(page.locator('[data-error-for="snap_name"]')).to_contain_text("exists")
+    await panel.locator("button", has_text="Back up now").click()
+    await expect(panel.locator("[data-backup] .badge")).to_have_text("ready", timeout=30_000)
+    assert await page.evaluate("window.__sameDocument === true"), "the page reloaded"
+
     # 7. Suspend it from the list, and watch the row change in place.
     await page.click("nav >> text=Tenants")
     await page.evaluate("window.__sameDocument = true")

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.browser
 BUILD = ROOT / "portal" / "build"
 AXE = ROOT / "portal" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_SOURCE = AXE.read_text() + "\n;undefined" if AXE.is_file() else ""
+# The free tier allows two snapshots: the journey meets the cap with its third.
+JOURNEY_TIERS = [{**TIERS[0], "max_snapshots": 2}, *TIERS[1:]]
 REGISTRATION_TOKEN = "invite-" + "Qm7pX" * 5
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "another long passphrase 1987"
@@ -113,7 +115,8 @@ async def portal(database_url: str, portal_extra: dict[str, Any]) -> AsyncIterat
             if task.done():
                 task.result()
             await sysconfig.update_settings(
-                app.state.cp.db, SystemSettingsUpdate.model_validate({"billing_tiers": TIERS})
+                app.state.cp.db,
+                SystemSettingsUpdate.model_validate({"billing_tiers": JOURNEY_TIERS}),
             )
             async with httpx.AsyncClient(
                 base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -298,6 +301,23 @@ async def _journey(portal: Portal, page: Page, base: str) -> None:
     await page.get_by_label("Snapshot name").fill("first")
     await page.get_by_role("button", name="Take snapshot").click()
     await expect(page.locator("#snapshot-name-error")).to_contain_text("exists")
+    # Over the free tier's two snapshots: the 402's message, with the way to billing.
+    await page.get_by_label("Snapshot name").fill("second")
+    await page.get_by_role("button", name="Take snapshot").click()
+    second = page.locator("#snapshots [data-snapshot=second] [data-status=ready]")
+    await expect(second).to_be_visible(timeout=30_000)
+    await page.get_by_label("Snapshot name").fill("third")
+    await page.get_by_role("button", name="Take snapshot").click()
+    cap = page.locator("#snapshots [role=alert]")
+    await expect(cap).to_contain_text("allows 2 snapshots")
+    await expect(cap.get_by_role("link", name="See your plan and upgrade")).to_have_attribute(
+        "href", "/billing"
+    )
+    # Resize: the form starts at the tenant's size and follows it once the change is done.
+    await page.get_by_label("Cores").fill("2")
+    await page.get_by_role("button", name="Resize").click()
+    await expect(page.locator("#operation-line")).to_contain_text("Resized", timeout=30_000)
+    await expect(page.get_by_label("Cores")).to_have_value("2")
     await axe(portal, page, "tenant-lifecycle")
     await page.get_by_role("button", name="Restore the backup").click()
     await expect(page.get_by_role("heading", name="Restore this backup?")).to_be_visible()
