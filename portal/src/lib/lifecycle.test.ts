@@ -21,6 +21,7 @@ describe('lifecycle words', () => {
 		);
 		expect(operationWords({ id: 'x', kind: 'restart', status: 'queued', step: null })).toBe('Restarting (waiting to start)…');
 		expect(operationWords({ id: 'x', kind: 'backup_create', status: 'succeeded', step: null })).toBe('Backup made.');
+		expect(operationWords({ id: 'x', kind: 'move', status: 'running', step: null })).toBe('Moving to another server (in progress)…');
 		expect(operationWords({ id: 'x', kind: 'rebuild', status: 'failed', step: 'clone' })).toBe('Rebuilding the container failed.');
 	});
 });

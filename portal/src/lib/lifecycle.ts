@@ -10,7 +10,8 @@ export type OperationKind =
 	| 'backup_restore'
 	| 'rebuild'
 	| 'resize'
-	| 'restart';
+	| 'restart'
+	| 'move';
 export type OperationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 /** What the tenant's row carries while an operation holds it. */
@@ -67,7 +68,8 @@ const KIND_WORDS: Record<OperationKind, string> = {
 	backup_restore: 'Restoring a backup',
 	rebuild: 'Rebuilding the container',
 	resize: 'Resizing',
-	restart: 'Restarting'
+	restart: 'Restarting',
+	move: 'Moving to another server'
 };
 
 const DONE_WORDS: Record<OperationKind, string> = {
@@ -79,7 +81,8 @@ const DONE_WORDS: Record<OperationKind, string> = {
 	backup_restore: 'Backup restored',
 	rebuild: 'Rebuilt',
 	resize: 'Resized',
-	restart: 'Restarted'
+	restart: 'Restarted',
+	move: 'Moved'
 };
 
 export const FINAL: ReadonlySet<OperationStatus> = new Set(['succeeded', 'failed']);
