@@ -45,6 +45,7 @@ from controlplane.projects.routes import router as projects_router
 from controlplane.provisioner.routes import router as orphans_router
 from controlplane.runtime import Overrides, bootstrap
 from controlplane.sso.routes import router as sso_router
+from controlplane.sysconfig.routes import router as settings_router
 from controlplane.tenants.routes import router as tenants_router
 from controlplane.usage.routes import router as usage_router
 from controlplane.users.project_routes import router as user_projects_router
@@ -61,6 +62,7 @@ from controlplane.web.middleware import (
 )
 from controlplane.web.ratelimit import RateLimitMiddleware
 from controlplane.web.ratestore import rate_store
+from controlplane.webhooks.routes import router as webhooks_router
 from controlplane.wireguard.routes import router as wireguard_router
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,8 @@ def create_app(
         orphans_router,
         audit_router,
         usage_router,
+        webhooks_router,
+        settings_router,
     ):
         app.include_router(router)
     for router in (

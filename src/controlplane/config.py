@@ -504,6 +504,11 @@ class BillingSettings(BaseModel):
     billing_sweep_seconds: float = Field(
         60.0, ge=0.05, le=86_400.0, description="How often grace periods and holds are checked"
     )
+    billing_hold_policy: Literal["excess", "all"] = Field(
+        "excess",
+        description="On hold: suspend only the tenants beyond the free tier (newest first), "
+        "or all of them",
+    )
     billing_success_url: Annotated[AbsoluteUrl | None, BeforeValidator(_empty_to_none)] = Field(
         None, description="Default: {PUBLIC_URL}/billing"
     )
@@ -635,6 +640,23 @@ class ConsoleSettings(BaseModel):
     )
 
 
+class FleetSettings(BaseModel):
+    """Operating a fleet: webhooks (controlplane.webhooks) and capacity samples."""
+
+    webhook_timeout_s: float = Field(
+        10.0, ge=0.5, le=120.0, description="A webhook receiver gets this long to answer"
+    )
+    webhook_poll_seconds: float = Field(
+        1.0, ge=0.01, le=60.0, description="How often the sender looks for due deliveries"
+    )
+    webhook_retry_base_s: float = Field(
+        10.0, ge=0.01, le=3600.0, description="First retry after this long, doubling each time"
+    )
+    webhook_concurrency: int = Field(
+        16, ge=1, le=1000, description="Deliveries in flight at once per process"
+    )
+
+
 # --- the composition -------------------------------------------------------------------------
 
 
@@ -653,6 +675,7 @@ class Settings(
     EventsSettings,
     MailSettings,
     ConsoleSettings,
+    FleetSettings,
     BaseSettings,
 ):
     """Every group at once, read from the environment and `.env`. Defines no field itself."""

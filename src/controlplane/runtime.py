@@ -50,6 +50,7 @@ from controlplane.sshexec.pool import SshPool
 from controlplane.sso.keys import SigningKeys
 from controlplane.state import Services
 from controlplane.usage.collector import usage_collector
+from controlplane.webhooks.sender import WebhookSender
 from controlplane.wireguard.sync import PeerSyncer, peer_syncer
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Overrides(TypedDict, total=False):
     worker: Worker | None
     ssh: SshPool | None
     operations: OperationWorker | None
+    webhook_sender: WebhookSender | None
 
 
 def resolve_database_url(settings: Settings, override: str | None = None) -> str:
@@ -259,6 +261,14 @@ async def bootstrap(
         else:
             ssh = None
 
+        # Webhooks: every process delivers (SKIP LOCKED shares the outbox).
+        if root.given("webhook_sender"):
+            hooks: WebhookSender | None = o("webhook_sender")
+        else:
+            hooks = WebhookSender(db, sealer, settings)
+            hooks.start()
+            root.on_stop("webhook sender", hooks.stop)
+
         worker: Worker | None = None
         if root.given("worker"):
             worker = o("worker")
@@ -320,6 +330,7 @@ async def bootstrap(
             events=hub,
             mail_sender=mailer,
             ssh=ssh,
+            webhook_sender=hooks,
         )
 
 

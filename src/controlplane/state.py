@@ -26,6 +26,7 @@ from controlplane.operations.worker import OperationWorker
 from controlplane.provisioner.worker import Worker
 from controlplane.sshexec.pool import SshPool
 from controlplane.sso.keys import SigningKeys
+from controlplane.webhooks.sender import WebhookSender
 from controlplane.wireguard.sync import PeerSyncer
 
 
@@ -51,3 +52,4 @@ class Services:
     mail_sender: MailSender | None = None  # SMTP_URL
     # One pinned SSH connection per node for consoles and app commands (API processes).
     ssh: SshPool | None = None
+    webhook_sender: WebhookSender | None = None  # every process delivers webhooks

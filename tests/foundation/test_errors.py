@@ -78,7 +78,9 @@ def test_services_do_not_import_the_web_layer() -> None:
     assert len(services) > 8
     offenders = {
         str(path.relative_to(SRC)): sorted(
-            m for m in _imports(path) if m.startswith("controlplane.web")
+            m
+            for m in _imports(path)
+            if m == "controlplane.web" or m.startswith("controlplane.web.")
         )
         for path in services
     }

@@ -66,6 +66,7 @@ class Row:
 
 
 TENANT_A = {"tenant_id": "tenant_a"}
+MISSING = "=00000000-0000-4000-8000-000000000000"  # a well-formed id of nothing
 BAD = {"name": 5}  # valid JSON, invalid body: 422 once past the authorisation check
 ROWS: dict[tuple[str, str], Row] = {
     # -- public ----------------------------------------------------------------------------
@@ -108,6 +109,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/nodes/{node_id}"): Row(admin_only(200), {"node_id": "node_id"}),
     ("PUT", "/api/v1/nodes/{node_id}"): Row(admin_only(422), {"node_id": "node_id"}, json=BAD),
     ("DELETE", "/api/v1/nodes/{node_id}"): Row(admin_only(409), {"node_id": "node_id"}),
+    ("POST", "/api/v1/nodes/{node_id}/maintenance"): Row(
+        admin_only(422), {"node_id": "node_id"}, json={"enabled": "yes"}
+    ),
     ("GET", "/api/v1/projects"): Row(admin_only(200)),
     ("POST", "/api/v1/projects"): Row(admin_only(422), json=BAD),
     ("GET", "/api/v1/projects/{project_id}"): Row(admin_only(200), {"project_id": "project_id"}),
@@ -138,6 +142,26 @@ ROWS: dict[tuple[str, str], Row] = {
         admin_only(404), {"node_id": "node_id", "vmid": "=99999"}
     ),
     ("GET", "/api/v1/audit"): Row(admin_only(200)),
+    ("GET", "/api/v1/settings"): Row(admin_only(200)),
+    ("PUT", "/api/v1/settings"): Row(admin_only(422), json={"ram_overcommit": "lots"}),
+    # -- webhooks (admin token); a missing endpoint past the door is a 404 ------------------
+    ("GET", "/api/v1/webhooks"): Row(admin_only(200)),
+    ("POST", "/api/v1/webhooks"): Row(admin_only(422), json=BAD),
+    ("GET", "/api/v1/webhooks/event-types"): Row(admin_only(200)),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Row(admin_only(404), {"webhook_id": MISSING}),
+    ("PUT", "/api/v1/webhooks/{webhook_id}"): Row(
+        admin_only(422), {"webhook_id": MISSING}, json=BAD
+    ),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Row(admin_only(404), {"webhook_id": MISSING}),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Row(
+        admin_only(404), {"webhook_id": MISSING}
+    ),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}"): Row(
+        admin_only(404), {"webhook_id": MISSING, "delivery_id": "=1"}
+    ),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Row(
+        admin_only(404), {"webhook_id": MISSING, "delivery_id": "=1"}
+    ),
     # -- a user's own tenants: B gets 404 for A's, never 403 ---------------------------------
     ("GET", "/api/v1/user/tenants"): Row(users(200)),
     ("POST", "/api/v1/user/tenants"): Row(users(422), json={"subdomain": 5}),

@@ -69,6 +69,9 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("PUT", "/api/v1/nodes/{node_id}"): Target(
         "admin", "json", {"node_id": "node_id"}, {"name": "pve-one"}, 200
     ),
+    ("POST", "/api/v1/nodes/{node_id}/maintenance"): Target(
+        "admin", "json", {"node_id": "node_id"}, {"enabled": False, "reason": "patching"}, 200
+    ),
     ("POST", "/api/v1/projects"): Target(
         "admin",
         "json",
@@ -214,6 +217,29 @@ TARGETS: dict[tuple[str, str], Target] = {
     ),
     ("POST", "/api/v1/wireguard/peers/{peer_id}/enable"): Target("admin", "none", PEER),
     ("POST", "/api/v1/wireguard/peers/{peer_id}/disable"): Target("admin", "none", PEER),
+    ("PUT", "/api/v1/settings"): Target(
+        "admin", "json", base={"default_project": None}, control=200, last=True
+    ),
+    # A webhook made by the control runs last, subscribed to an event the suite never raises,
+    # so no delivery attempt writes to the database behind a later target's checksum.
+    ("POST", "/api/v1/webhooks"): Target(
+        "admin",
+        "json",
+        base={"url": "https://hooks.example.com/cp", "events": ["billing.subscription_updated"]},
+        control=201,
+        last=True,
+    ),
+    ("PUT", "/api/v1/webhooks/{webhook_id}"): Target(
+        "admin",
+        "json",
+        {"webhook_id": "=00000000-0000-4000-8000-000000000000"},
+        {"description": "ops"},
+    ),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Target(
+        "admin",
+        "none",
+        {"webhook_id": "=00000000-0000-4000-8000-000000000000", "delivery_id": "=1"},
+    ),
     # -- the dashboard (session cookie + CSRF token) ------------------------------------------
     ("POST", "/admin/setup/options"): Target(
         "session",

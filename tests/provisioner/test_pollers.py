@@ -32,6 +32,7 @@ async def test_node_goes_offline_after_repeated_failures_and_back(plane: Plane) 
     assert (
         nodes[0]["templates"] and nodes[0]["mem_used_mb"] is not None and nodes[0]["uptime_s"] >= 0
     )
+    assert all(node["cpu_count"] and node["cpu_count"] >= 1 for node in nodes)  # cpuinfo.cpus
 
 
 async def test_an_offline_node_gets_no_new_tenants(plane: Plane) -> None:

@@ -17,6 +17,7 @@ from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
 from controlplane.errors import Conflict
 from controlplane.tenants import service as tenants
+from controlplane.webhooks.catalog import enqueue
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.billing")
@@ -55,6 +56,12 @@ async def enforce(db: Executor, settings: Settings, user_id: uuid.UUID) -> tuple
             except Conflict:
                 continue
             effects.resumed.append(str(row["id"]))
+    if effects.hold_changed:
+        await enqueue(
+            db,
+            "billing.hold_started" if standing.hold else "billing.hold_ended",
+            {"user_id": str(user_id), "reason": standing.hold_reason, **effects.as_details()},
+        )
     if effects.suspended or effects.resumed:
         log.info(
             "billing %s tenants of user %s",

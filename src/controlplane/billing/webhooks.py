@@ -33,6 +33,7 @@ from controlplane.billing.holds import Effects, enforce
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
 from controlplane.users import service as users
+from controlplane.webhooks.catalog import enqueue
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.billing")
@@ -197,6 +198,11 @@ async def _apply(tx: Executor, settings: Settings, event: dict[str, Any], out: O
         {"id": sub_id, "user_id": out.user_id, "customer": customer, "at": at, **params},
     )
     out.outcome = "applied" if applied is not None else "stale"
+    if applied is not None:
+        await enqueue(tx, "billing.subscription_updated",
+                      {"user_id": str(out.user_id), "subscription_id": sub_id,
+                       "stripe_event_type": kind, **{k: v for k, v in params.items()
+                                                     if k in ("status", "price")}})  # fmt: skip
     _, out.effects = await enforce(tx, settings, out.user_id)
 
 

@@ -48,12 +48,18 @@ async def poll_node(db: Database, registry: ProxmoxRegistry, node: dict[str, Any
             "pve_version": str(version.get("version") or "") or None,
             "mem_used_mb": int(memory.get("used", 0)) // (1024 * 1024),
             "cpu": float(status.get("cpu") or 0.0),
+            "cpu_count": _cpu_count(status),
             "uptime_s": int(status.get("uptime") or 0),
             "templates": templates_of(containers),
             "fill_total": False,
             "total_ram_mb": None,
         },
     )
+
+
+def _cpu_count(status: dict[str, Any]) -> int | None:
+    cpus = (status.get("cpuinfo") or {}).get("cpus")
+    return int(cpus) if isinstance(cpus, int) and cpus > 0 else None
 
 
 async def poll_due_nodes(db: Database, registry: ProxmoxRegistry, period: float) -> int:

@@ -69,7 +69,7 @@ RETURNING *
 -- name: node_poll_ok
 UPDATE nodes SET status = 'online', last_seen = now(), poll_failures = 0, last_error = NULL,
     pve_version = %(pve_version)s, mem_used_mb = %(mem_used_mb)s, cpu = %(cpu)s,
-    uptime_s = %(uptime_s)s, templates = %(templates)s,
+    cpu_count = coalesce(%(cpu_count)s, cpu_count), uptime_s = %(uptime_s)s, templates = %(templates)s,
     total_ram_mb = CASE WHEN %(fill_total)s THEN %(total_ram_mb)s ELSE total_ram_mb END
 WHERE id = %(id)s
 
@@ -78,3 +78,15 @@ UPDATE nodes SET poll_failures = poll_failures + 1, last_error = %(error)s,
     status = CASE WHEN poll_failures + 1 >= %(offline_after)s THEN 'offline' ELSE status END
 WHERE id = %(id)s
 RETURNING status, poll_failures
+
+-- name: node_set_maintenance
+-- On: placement (placement_candidates, reserve_on_node) skips the node from the commit on;
+-- `maintenance_since` keeps the first time it was switched on.
+UPDATE nodes SET
+    maintenance = %(enabled)s,
+    maintenance_reason = CASE WHEN %(enabled)s THEN %(reason)s END,
+    maintenance_since = CASE WHEN NOT %(enabled)s THEN NULL
+                             WHEN maintenance THEN maintenance_since ELSE now() END,
+    updated_at = now()
+WHERE id = %(id)s
+RETURNING *

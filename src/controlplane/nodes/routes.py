@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from controlplane.deps import AdminDep, AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
 from controlplane.nodes import service, usecases
-from controlplane.nodes.schemas import NodeCreate, NodePublic, NodeUpdate
+from controlplane.nodes.schemas import NodeCreate, NodeMaintenance, NodePublic, NodeUpdate
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
@@ -80,3 +80,16 @@ async def update_node(
 async def delete_node(node_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> Response:
     await usecases.delete_node(db, audit.context(actor), node_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{node_id}/maintenance",
+    response_model=NodePublic,
+    responses=error_responses(400, 401, 403, 404, 422),
+)
+async def set_maintenance(
+    node_id: UUID, body: NodeMaintenance, db: DbDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    """Maintenance on: no new tenant is placed on the node (its tenants keep running)."""
+    row = await usecases.set_maintenance(db, audit.context(actor), node_id, body)
+    return service.public(row)

@@ -105,6 +105,7 @@ class NodePublic(BaseModel):
     pve_version: str | None
     mem_used_mb: int | None
     cpu: float | None
+    cpu_count: int | None = Field(None, description="CPUs Proxmox reports")
     uptime_s: int | None
     templates: list[int]
     ssh_host: str | None
@@ -112,5 +113,17 @@ class NodePublic(BaseModel):
     ssh_user: str
     ssh_host_key: str | None
     has_ssh_key: bool
+    maintenance: bool = Field(False, description="Placement skips the node")
+    maintenance_reason: str | None = None
+    maintenance_since: datetime | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class NodeMaintenance(BaseModel):
+    """Maintenance on: placement skips the node at once; its tenants keep running."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool
+    reason: Annotated[str, Field(max_length=200), SingleLine, Storable] | None = None

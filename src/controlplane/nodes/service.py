@@ -230,3 +230,15 @@ async def delete_node(db: Executor, node_id: uuid.UUID) -> None:
     if deleted is None:
         live = await db.fetch_val(_Q["node_live_tenants"], {"id": node_id})
         raise Conflict(f"node {node_id} still has {live} live tenant(s); delete or move them first")
+
+
+async def set_maintenance(
+    db: Executor, node_id: uuid.UUID, *, enabled: bool, reason: str | None
+) -> dict[str, Any]:
+    """Switch maintenance on or off (repeating it is harmless; the reason is replaced)."""
+    row = await db.fetch_one(
+        _Q["node_set_maintenance"], {"id": node_id, "enabled": enabled, "reason": reason}
+    )
+    if row is None:
+        raise NotFound(f"node {node_id} not found")
+    return row

@@ -14,7 +14,7 @@ from controlplane.crypto import Sealer
 from controlplane.db import Executor
 from controlplane.nodes import service
 from controlplane.nodes.registry import ProxmoxRegistry
-from controlplane.nodes.schemas import NodeCreate, NodeUpdate
+from controlplane.nodes.schemas import NodeCreate, NodeMaintenance, NodeUpdate
 from controlplane.nodes.service import NodeVerifier
 
 SECRETS = ("token_secret", "ssh_private_key")
@@ -59,3 +59,11 @@ async def update_node(
 async def delete_node(db: Executor, audit: AuditContext, node_id: uuid.UUID) -> None:
     await service.delete_node(db, node_id)
     audit.record("node.delete", "node", node_id)
+
+
+async def set_maintenance(
+    db: Executor, audit: AuditContext, node_id: uuid.UUID, data: NodeMaintenance
+) -> dict[str, Any]:
+    row = await service.set_maintenance(db, node_id, enabled=data.enabled, reason=data.reason)
+    audit.record("node.maintenance", "node", node_id, data.model_dump())
+    return row

@@ -144,3 +144,23 @@ WITH o AS (
 )
 UPDATE tenants SET operation_id = NULL, operation = NULL
 WHERE id = %(id)s AND operation_id IN (SELECT id FROM o)
+
+-- name: placement_candidates
+-- For a project with bootstrap commands: the nodes tenant_place may use (online, out of
+-- maintenance, not being drained, holding the template, with room), most free RAM first,
+-- that also have SSH to run the commands. Each is then tried through tenant_place.
+SELECT n.id
+FROM nodes n
+WHERE n.status = 'online'
+  AND NOT n.maintenance
+  AND n.ssh_host IS NOT NULL AND n.ssh_private_key_sealed IS NOT NULL
+  AND %(template)s = ANY (n.templates)
+  AND n.allocated_ram_mb + %(ram)s <= node_ram_capacity_mb(n.total_ram_mb)
+  AND NOT EXISTS (SELECT 1 FROM drains d WHERE d.node_id = n.id AND d.status = 'running')
+ORDER BY node_ram_capacity_mb(n.total_ram_mb) - n.allocated_ram_mb DESC, n.name
+
+-- name: override_node
+-- What an admin's node_id override is checked against before placing on it.
+SELECT status, maintenance, templates,
+       ssh_host IS NOT NULL AND ssh_private_key_sealed IS NOT NULL AS has_ssh
+FROM nodes WHERE id = %(id)s

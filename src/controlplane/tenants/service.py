@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from controlplane.db import ConstraintViolation, Executor, load_queries
-from controlplane.errors import Conflict, NoCapacity, NotFound
+from controlplane.errors import Conflict, Invalid, NoCapacity, NotFound
 from controlplane.tenants.hostnames import TenantHosts, require_tenant_label
 
 _Q = load_queries("controlplane.tenants")
@@ -36,6 +36,29 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
         "stop",
     ),
 }
+
+
+async def _check_override(
+    db: Executor, node_id: uuid.UUID, *, template: int, needs_ssh: bool
+) -> None:
+    """An admin's choice of node is refused up front when the tenant could never be made
+    there, instead of failing a provisioning step later."""
+    node = await db.fetch_one(_Q["override_node"], {"id": node_id})
+    if node is None:
+        raise NotFound(f"node {node_id} not found", field="node_id")
+    if template not in node["templates"]:
+        raise Invalid(
+            f"node {node_id} does not hold the project's template {template}", field="node_id"
+        )
+    if needs_ssh and not node["has_ssh"]:
+        raise Invalid(
+            f"node {node_id} has no SSH access, which the project's bootstrap commands need",
+            field="node_id",
+        )
+    if node["maintenance"]:
+        raise Conflict(
+            f"node {node_id} is in maintenance; no new tenants go there", field="node_id"
+        )
 
 
 async def create_tenant(
@@ -106,34 +129,48 @@ async def _create_once(
                 f"until {until}",
                 field="subdomain",
             )
+    needs_ssh = bool(project.get("bootstrap_commands"))
     if node_id is not None:
-        exists = await db.fetch_val("SELECT status FROM nodes WHERE id = %(id)s", {"id": node_id})
-        if exists is None:
-            raise NotFound(f"node {node_id} not found", field="node_id")
-    # One statement (migration 0015): the node's row stays locked only while PostgreSQL
-    # runs it, not across round trips, so a burst of creates on one node does not queue.
-    # The audit entry rides in the same statement, so it commits with the tenant.
-    row = await db.fetch_one(
-        _Q["tenant_place_audited"] if audit_row else _Q["tenant_place"],
-        {
-            **(audit_row or {}),
-            "id": uuid.uuid4(),
-            "name": name or subdomain,
-            "subdomain": subdomain,
-            "project_id": project["id"],
-            "owner_user_id": owner_user_id,
-            "node_id": node_id,
-            "template": template,
-            "ram": ram,
-            "cores": project["cores"],
-        },
-    )
-    if row is None:
-        where = f"node {node_id}" if node_id else f"any online node holding template {template}"
-        raise NoCapacity(
-            f"no room for {ram} MB (or no free VMID) on {where}; add capacity or free some"
+        await _check_override(db, node_id, template=template, needs_ssh=needs_ssh)
+        candidates: list[uuid.UUID | None] = [node_id]
+    elif needs_ssh:
+        # Only nodes that can run the bootstrap commands, each tried by tenant_place.
+        rows = await db.fetch_all(_Q["placement_candidates"], {"template": template, "ram": ram})
+        candidates = [r["id"] for r in rows]
+    else:
+        candidates = [None]  # tenant_place chooses (migration 0015; maintenance: 0014)
+    tenant_id = uuid.uuid4()
+    for candidate in candidates:
+        # One statement (migration 0015): the node's row stays locked only while PostgreSQL
+        # runs it, not across round trips, so a burst of creates on one node does not queue.
+        # The audit entry rides in the same statement, so it commits with the tenant.
+        row = await db.fetch_one(
+            _Q["tenant_place_audited"] if audit_row else _Q["tenant_place"],
+            {
+                **(audit_row or {}),
+                "id": tenant_id,
+                "name": name or subdomain,
+                "subdomain": subdomain,
+                "project_id": project["id"],
+                "owner_user_id": owner_user_id,
+                "node_id": candidate,
+                "template": template,
+                "ram": ram,
+                "cores": project["cores"],
+            },
         )
-    return row
+        if row is not None:
+            return row
+    where = (
+        f"node {node_id}"
+        if node_id
+        else f"any online node holding template {template}"
+        + (" with SSH for the project's bootstrap commands" if needs_ssh else "")
+        + " (nodes in maintenance are skipped)"
+    )
+    raise NoCapacity(
+        f"no room for {ram} MB (or no free VMID) on {where}; add capacity or free some"
+    )
 
 
 async def next_free_vmid(

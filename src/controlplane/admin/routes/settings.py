@@ -14,6 +14,7 @@ from controlplane.admin.web import redirect_after_change, render
 from controlplane.db import Database
 from controlplane.deps import AuditDep, DbDep, SettingsDep
 from controlplane.sysconfig import service as sysconfig
+from controlplane.sysconfig import usecases
 from controlplane.sysconfig.schemas import SystemSettingsUpdate
 from controlplane.web.errors import REFUSALS
 
@@ -84,7 +85,9 @@ async def save_settings(
             except ValueError as exc:
                 raise FormErrors({"billing_tiers": f"not valid JSON: {exc}"}) from None
         body = validate(SystemSettingsUpdate, data)
-        before, after = await sysconfig.update_settings(db, body, expected_version=version or None)
+        await usecases.update_settings(
+            db, audit.context(actor_of(session)), body, expected_version=version or None
+        )
     except FormErrors as exc:
         return await _page(
             request, db, settings.base_domain, values, version, errors=exc.errors, status=exc.status
@@ -93,18 +96,5 @@ async def save_settings(
         err = from_api_error(exc)
         return await _page(
             request, db, settings.base_domain, values, version, errors=err.errors, status=err.status
-        )
-    changed = {
-        key: {"from": before[key], "to": after[key]}
-        for key in after
-        if before.get(key) != after[key]
-    }
-    if changed:
-        audit(
-            actor_of(session),
-            "settings.update",
-            "system_settings",
-            None,
-            json.loads(json.dumps({"changed": changed}, default=str)),
         )
     return redirect_after_change(request, "/admin/settings?saved=1")

@@ -1,0 +1,1 @@
+"""Signed webhooks: operator-registered endpoints, an outbox of deliveries, the sender."""
