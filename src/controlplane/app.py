@@ -29,6 +29,7 @@ from controlplane.auth.routes import router as auth_router
 from controlplane.billing.routes import router as billing_router
 from controlplane.caddy.api import ASK_PATH
 from controlplane.caddy.api import router as caddy_router
+from controlplane.capacity.routes import router as capacity_router
 from controlplane.config import Settings
 from controlplane.console.routes import router as console_router
 from controlplane.db.gateway import Unavailable as DatabaseUnavailable
@@ -122,6 +123,7 @@ def create_app(
         usage_router,
         webhooks_router,
         settings_router,
+        capacity_router,
     ):
         app.include_router(router)
     for router in (

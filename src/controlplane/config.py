@@ -655,6 +655,9 @@ class FleetSettings(BaseModel):
     webhook_concurrency: int = Field(
         16, ge=1, le=1000, description="Deliveries in flight at once per process"
     )
+    capacity_sample_seconds: float = Field(
+        3600.0, ge=0.05, le=86_400.0, description="How often today's capacity sample is taken"
+    )
 
 
 # --- the composition -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from controlplane.billing.stripe_api import StripeGateway
 from controlplane.billing.sweep import billing_sweeper, stripe_gateway
 from controlplane.caddy.routes import CaddyRoutes
 from controlplane.caddy.sync import RouteReconciler, caddy_routes, route_reconciler
+from controlplane.capacity.sampler import capacity_sampler
 from controlplane.config import Settings
 from controlplane.crypto import Sealer
 from controlplane.db import Database
@@ -268,6 +269,9 @@ async def bootstrap(
             hooks = WebhookSender(db, sealer, settings)
             hooks.start()
             root.on_stop("webhook sender", hooks.stop)
+        sampler = capacity_sampler(settings, db)
+        sampler.start()
+        root.on_stop("capacity sampler", sampler.stop)
 
         worker: Worker | None = None
         if root.given("worker"):

@@ -58,9 +58,16 @@ def fake_stripe() -> Iterator[FakeStripe]:
 
 
 @pytest.fixture
-def settings(database_url: str, fake_stripe: FakeStripe) -> Settings:
+def hold_policy() -> str:
+    """BILLING_HOLD_POLICY; a test parametrizes it to try the other one."""
+    return "excess"
+
+
+@pytest.fixture
+def settings(database_url: str, fake_stripe: FakeStripe, hold_policy: str) -> Settings:
     return user_settings(
         database_url,
+        billing_hold_policy=hold_policy,
         stripe_secret_key=SK,
         stripe_webhook_secret=WHSEC,
         stripe_api_base=fake_stripe.url,

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from controlplane.billing.sweep import billing_sweeper, stripe_gateway, sweep_once
 from tests.billing.conftest import (
@@ -104,6 +105,7 @@ async def test_signatures_are_verified(stripe_client: httpx.AsyncClient, app: An
     assert [e["id"] for e in await _events(app)] == [evt["id"]]
 
 
+@pytest.mark.parametrize("hold_policy", ["all"])
 async def test_lifecycle_grace_suspend_and_resume(
     client: httpx.AsyncClient,
     stripe_client: httpx.AsyncClient,
@@ -323,14 +325,18 @@ async def test_the_sweep_runs_in_the_background(
     cluster: dict,
     tiers: list,
 ) -> None:
-    """A tenant that becomes active while its owner is on hold gets suspended by the sweep."""
+    """A tenant beyond the free tier that becomes active while its owner is on hold gets
+    suspended by the sweep (the older one, within the free tier, stays)."""
     state = app.state.cp
     ada = await new_user(client, "ada@example.com")
     await checkout(client, ada)
     customer = await customer_of(app, ada)
-    r = await create_tenant(client, ada, "late")  # still provisioning when the plan ends
     t = int(time.time())
     await deliver_ok(stripe_client, event("invoice.paid", invoice("sub_s", customer), t))
+    early = await create_tenant(client, ada, "early")
+    await set_status(app, early.json()["id"], "active")
+    r = await create_tenant(client, ada, "late")  # still provisioning when the plan ends
+    assert r.status_code == 202, r.text
     gone = subscription("sub_s", customer, "canceled")
     await deliver_ok(stripe_client, event("customer.subscription.deleted", gone, t + 1))
     assert (await statuses(app, ada))["late"] == ("provisioning", None)
@@ -349,4 +355,7 @@ async def test_the_sweep_runs_in_the_background(
             await asyncio.sleep(0.05)
     finally:
         await sweeper.stop()
-    assert (await statuses(app, ada))["late"] == ("suspending", "billing")
+    assert (await statuses(app, ada)) == {
+        "early": ("active", None),
+        "late": ("suspending", "billing"),
+    }

@@ -95,6 +95,7 @@ async def test_services_are_stopped_in_reverse_order_of_start(
         "status poller",
         "worker",
         "worker database",
+        "capacity sampler",
         "webhook sender",  # every process delivers webhooks
         "caddy routes",  # not configured: entered and left all the same
         "node poller",

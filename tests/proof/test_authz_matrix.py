@@ -143,6 +143,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/v1/audit"): Row(admin_only(200)),
     ("GET", "/api/v1/settings"): Row(admin_only(200)),
+    ("GET", "/api/v1/capacity"): Row(admin_only(200)),
     ("PUT", "/api/v1/settings"): Row(admin_only(422), json={"ram_overcommit": "lots"}),
     # -- webhooks (admin token); a missing endpoint past the door is a 404 ------------------
     ("GET", "/api/v1/webhooks"): Row(admin_only(200)),

@@ -1,9 +1,13 @@
 """Make a user's tenants match their billing standing.
 
-On hold (canceled, or past due beyond the grace period): every active tenant of the user is
-suspended with `by="billing"`. Not on hold: every tenant that billing suspended is resumed
-(with `by="billing"`, so a tenant its owner or an admin suspended stays suspended). Tenants
-in the middle of another transition are left for the next sweep, which calls this again.
+On hold (canceled, or past due beyond the grace period) the user falls to the free tier:
+with `BILLING_HOLD_POLICY=excess` (the default) only the tenants beyond the free tier's
+limits are suspended, newest first, keeping the oldest that fit; with `all`, every one.
+Each is suspended with `by="billing"`. A billing-suspended tenant that fits again (tiers
+edited, another tenant deleted) is resumed. Not on hold: every tenant that billing
+suspended is resumed (with `by="billing"`, so a tenant its owner or an admin suspended
+stays suspended), which is exactly those the hold took. Tenants in the middle of another
+transition are left for the next sweep, which calls this again.
 """
 
 from __future__ import annotations
@@ -33,6 +37,16 @@ class Effects:
         return {"suspended": self.suspended, "resumed": self.resumed}
 
 
+def hold_limits(settings: Settings, standing: Standing) -> dict[str, object]:
+    """The parameters of `tenants_on_hold` (and the sweep's query) for the policy."""
+    free = standing.tiers.free
+    return {
+        "all": settings.billing_hold_policy == "all",
+        "max_tenants": free.max_tenants,
+        "max_ram": free.max_ram_mb,
+    }
+
+
 async def enforce(db: Executor, settings: Settings, user_id: uuid.UUID) -> tuple[Standing, Effects]:
     """Apply the user's standing to their tenants. The caller holds the account lock."""
     standing = await standing_of(db, settings, user_id)
@@ -43,12 +57,20 @@ async def enforce(db: Executor, settings: Settings, user_id: uuid.UUID) -> tuple
     )
     effects.hold_changed = changed is not None
     if standing.hold:
-        for row in await db.fetch_all(_Q["tenants_to_suspend"], {"user_id": user_id}):
+        rows = await db.fetch_all(
+            _Q["tenants_on_hold"], {"user_id": user_id, **hold_limits(settings, standing)}
+        )
+        for row in rows:  # newest first
             try:
-                await tenants.request_suspend(db, row["id"], by="billing")
+                if row["excess"] and row["status"] == "active":
+                    await tenants.request_suspend(db, row["id"], by="billing")
+                    effects.suspended.append(str(row["id"]))
+                elif (not row["excess"] and row["status"] == "suspended"
+                      and row["suspended_by"] == "billing"):  # fmt: skip
+                    await tenants.request_resume(db, row["id"], by="billing")
+                    effects.resumed.append(str(row["id"]))
             except Conflict:
                 continue  # it moved on meanwhile; the next sweep looks again
-            effects.suspended.append(str(row["id"]))
     else:
         for row in await db.fetch_all(_Q["tenants_to_resume"], {"user_id": user_id}):
             try:

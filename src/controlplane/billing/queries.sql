@@ -102,8 +102,17 @@ RETURNING id
 -- name: event_outcome
 UPDATE stripe_events SET outcome = %(outcome)s, user_id = %(user_id)s WHERE id = %(id)s
 
--- name: tenants_to_suspend
-SELECT id FROM tenants WHERE owner_user_id = %(user_id)s AND status = 'active' ORDER BY id
+-- name: tenants_on_hold
+-- The user's tenants that count against a tier, each marked `excess` when billing holds
+-- it: all of them (policy `all`), or those beyond the free tier's limits, keeping the
+-- oldest that fit (a prefix by age), so the newest go first.
+SELECT id, status, suspended_by,
+       %(all)s OR count(*) OVER w > %(max_tenants)s OR sum(ram_mb) OVER w > %(max_ram)s
+           AS excess
+FROM tenants
+WHERE owner_user_id = %(user_id)s AND status NOT IN ('deleting', 'deleted')
+WINDOW w AS (ORDER BY created_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+ORDER BY created_at DESC, id DESC
 
 -- name: tenants_to_resume
 SELECT id FROM tenants
@@ -125,11 +134,23 @@ WITH st AS (
            EXISTS (SELECT 1 FROM billing_subscriptions s
                    WHERE s.user_id = a.user_id AND s.paid_at IS NOT NULL) AS ever_paid
     FROM billing_accounts a
+), ranked AS (
+    -- As tenants_on_hold, for every user at once.
+    SELECT t.owner_user_id, t.status, t.suspended_by,
+           %(all)s OR count(*) OVER w > %(max_tenants)s OR sum(t.ram_mb) OVER w > %(max_ram)s
+               AS excess
+    FROM tenants t
+    WHERE t.owner_user_id IS NOT NULL AND t.status NOT IN ('deleting', 'deleted')
+    WINDOW w AS (PARTITION BY t.owner_user_id ORDER BY t.created_at, t.id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 SELECT user_id FROM st
 WHERE on_hold <> (ever_paid AND NOT entitled)
-   OR (on_hold AND EXISTS (SELECT 1 FROM tenants t
-                           WHERE t.owner_user_id = st.user_id AND t.status = 'active'))
+   OR (on_hold AND EXISTS (SELECT 1 FROM ranked r
+                           WHERE r.owner_user_id = st.user_id
+                             AND ((r.excess AND r.status = 'active')
+                                  OR (NOT r.excess AND r.status = 'suspended'
+                                      AND r.suspended_by = 'billing'))))
    OR (NOT on_hold AND EXISTS (SELECT 1 FROM tenants t
                                WHERE t.owner_user_id = st.user_id AND t.status = 'suspended'
                                  AND t.suspended_by = 'billing'))

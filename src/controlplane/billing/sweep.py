@@ -17,6 +17,7 @@ from controlplane.audit.writer import AuditEntry, AuditLog
 from controlplane.billing.holds import Effects, enforce
 from controlplane.billing.standing import grace_seconds
 from controlplane.billing.stripe_api import StripeGateway
+from controlplane.billing.tiers import load_tiers
 from controlplane.config import Settings
 from controlplane.db import Database, DatabaseError, Executor, load_queries
 from controlplane.periodic import Periodic
@@ -31,8 +32,16 @@ async def sweep_once(
     db: Executor, settings: Settings, audit: AuditLog | None = None
 ) -> dict[uuid.UUID, Effects]:
     """One pass; returns what changed, per user. Also forgets event ids after 90 days."""
+    free = (await load_tiers(db, settings)).free
     rows = await db.fetch_all(
-        _Q["sweep_candidates"], {"grace_s": grace_seconds(settings), "limit": BATCH}
+        _Q["sweep_candidates"],
+        {
+            "grace_s": grace_seconds(settings),
+            "limit": BATCH,
+            "all": settings.billing_hold_policy == "all",
+            "max_tenants": free.max_tenants,
+            "max_ram": free.max_ram_mb,
+        },
     )
     await db.execute(_Q["events_prune"], {"days": EVENT_RETENTION_DAYS})
     changed: dict[uuid.UUID, Effects] = {}
