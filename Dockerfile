@@ -25,5 +25,5 @@ USER controlplane
 WORKDIR /app
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
-  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz').status != 200)"
+  CMD python -c "import os,urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HOST_PORT', '8080')).status != 200)"
 CMD ["controlplane", "serve"]

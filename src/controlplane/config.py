@@ -25,7 +25,7 @@ import binascii
 import ipaddress
 import re
 from functools import cached_property
-from typing import Annotated, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import limits
@@ -200,6 +200,42 @@ def _check_dns_entry(value: str) -> str:
     return value
 
 
+def _check_origin(value: str) -> str:
+    # An origin is scheme://host[:port] and nothing else; `localhost:5173` (no scheme) would
+    # match no browser's Origin header and quietly allow nothing.
+    value = value.strip()
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(
+            f"{value!r} is not an origin: write each as scheme://host[:port], e.g. "
+            "CORS_ORIGINS=http://localhost:5173,http://localhost:5174"
+        )
+    return value.rstrip("/")
+
+
+def default_public_url(bind_addr: str, host_port: int) -> str:
+    """PUBLIC_URL when none is set: where this server listens, as a browser on the same
+    machine reaches it (a wildcard or loopback address is `localhost`)."""
+    host = bind_addr.strip("[]")
+    if host in ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{host_port}"
+
+
 # An optional token of at least 16 characters that is not a known placeholder.
 Token = Annotated[SecretStr | None, AfterValidator(_check_token)]
 # An optional 32-byte key as 64 hex characters.
@@ -249,7 +285,7 @@ class HttpSettings(BaseModel):
     metrics_token: Token = Field(None, description="Optional token for /metrics")
     bind_addr: str = "127.0.0.1"
     host_port: int = Field(8080, ge=1, le=65535)
-    cors_origins: CommaList[str] = Field(
+    cors_origins: CommaList[Annotated[str, AfterValidator(_check_origin)]] = Field(
         default_factory=lambda: ["http://localhost:5173", "http://localhost:5174"]
     )
     trusted_proxies: CommaList[Annotated[str, AfterValidator(_check_proxy)]] = Field(
@@ -335,7 +371,8 @@ class AuthSettings(BaseModel):
     registration_token: Token = Field(None, description="Required to sign up, if set")
     public_url: PublicUrl = Field(
         "http://localhost:8080",
-        description="External base URL of the control plane: token issuer and JWKS location",
+        description="External base URL of the control plane: token issuer and JWKS location; "
+        "default http://{BIND_ADDR or localhost}:{HOST_PORT}",
     )
     rate_limit_auth: Rate = Field(
         "10/minute", description="Per client IP, each of register/login/refresh/password"
@@ -684,6 +721,20 @@ class Settings(
     """Every group at once, read from the environment and `.env`. Defines no field itself."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_public_url(cls, data: Any) -> Any:
+        # Not set: where the server listens (`HOST_PORT` moved means the links move too).
+        if isinstance(data, dict) and not str(data.get("public_url") or "").strip():
+            port = data.get("host_port") or 8080
+            try:
+                port = int(port)
+            except (TypeError, ValueError):
+                return data  # HOST_PORT itself is refused with its own message
+            data = {**data, "public_url": default_public_url(str(data.get("bind_addr") or
+                                                                 "127.0.0.1"), port)}  # fmt: skip
+        return data
 
     @model_validator(mode="after")
     def _check_tenant_zone(self) -> Self:

@@ -129,3 +129,58 @@ def test_catch_all_tenant_networks_are_refused(network: str) -> None:
     assert load_settings(_env_file=None, tenant_networks="10.20.0.0/16").tenant_networks == [
         "10.20.0.0/16"
     ]
+
+
+@pytest.mark.parametrize("origins", ["localhost:5173,5174", "localhost:5173", "http://x/app",
+                                     "ftp://x.example", "http://:5173"])  # fmt: skip
+def test_cors_origins_without_a_scheme_are_refused_saying_what_is_expected(
+    origins: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT / "tests")  # no .env here
+    with pytest.raises(SettingsError, match=r"CORS_ORIGINS: .* is not an origin: write each as"):
+        load_settings(cors_origins=origins)
+
+
+def test_cors_origins_are_kept_as_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT / "tests")
+    got = load_settings(cors_origins="http://localhost:5173, https://app.example.com/")
+    assert got.cors_origins == ["http://localhost:5173", "https://app.example.com"]
+
+
+@pytest.mark.parametrize(
+    ("bind", "port", "expected"),
+    [
+        ("127.0.0.1", "8080", "http://localhost:8080"),
+        ("0.0.0.0", "9000", "http://localhost:9000"),
+        ("192.0.2.7", "8443", "http://192.0.2.7:8443"),
+        ("2001:db8::5", "8080", "http://[2001:db8::5]:8080"),
+    ],
+)
+def test_public_url_defaults_from_the_bind_address_and_port(
+    bind: str, port: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT / "tests")
+    monkeypatch.setenv("BIND_ADDR", bind)
+    monkeypatch.setenv("HOST_PORT", port)
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    assert load_settings().public_url == expected
+    monkeypatch.setenv("PUBLIC_URL", "https://cp.example.com")
+    assert load_settings().public_url == "https://cp.example.com"
+
+
+def test_compose_port_listen_address_and_health_check_agree() -> None:
+    """HOST_PORT is the host's port; inside the container the server listens on the port
+    the mapping targets and the image's health check asks."""
+    import yaml
+
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["controlplane"]
+    env = service["environment"]
+    (mapping,) = service["ports"]
+    inside = mapping.rsplit(":", 1)[1]
+    assert "${HOST_PORT" in mapping.rsplit(":", 1)[0]
+    assert str(env["HOST_PORT"]) == inside and env["BIND_ADDR"] == "0.0.0.0"
+    assert "${HOST_PORT:-8080}" in env["PUBLIC_URL"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    health = next(line for line in dockerfile.splitlines() if "/healthz" in line)
+    assert "os.environ.get('HOST_PORT', '8080')" in health
+    assert f"HOST_PORT={inside}" in dockerfile

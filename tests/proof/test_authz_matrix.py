@@ -393,6 +393,24 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/admin/network/peers/{peer_id}/config"): Row(page(), {"peer_id": "peer_id"}),
     ("GET", "/admin/network/peers/{peer_id}/qr"): Row(page(), {"peer_id": "peer_id"}),
     ("GET", "/admin/events"): Row(page(422), headers={"Last-Event-ID": "x"}),
+    ("GET", "/admin/users"): Row(page()),
+    ("POST", "/admin/users/{user_id}/{action}"): Row(
+        form(), {"user_id": "user_a", "action": "=enable"}
+    ),
+    ("GET", "/admin/orphans"): Row(page()),
+    ("POST", "/admin/orphans/{node_id}/{vmid}/delete"): Row(
+        form(), {"node_id": "node_id", "vmid": "=99999"}
+    ),
+    ("GET", "/admin/capacity"): Row(page()),
+    ("GET", "/admin/webhooks"): Row(page()),
+    ("POST", "/admin/webhooks"): Row(form(), data={"url": "x"}),
+    ("GET", "/admin/webhooks/{webhook_id}"): Row(page(404), {"webhook_id": MISSING}),
+    ("POST", "/admin/webhooks/{webhook_id}/{action}"): Row(
+        form(), {"webhook_id": MISSING, "action": "=disable"}
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Row(
+        form(), {"webhook_id": MISSING, "delivery_id": "=1"}
+    ),
     # -- last: it ends every session of B, then of A ----------------------------------------
     ("POST", "/api/v1/auth/logout-all"): Row(users(204)),
 }

@@ -348,6 +348,30 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/admin/settings"): Target(
         "session", "form", base={"ram_overcommit": "1.5"}, control=303, partial=True
     ),
+    ("POST", "/admin/users/{user_id}/{action}"): Target(
+        "session", "none", {"user_id": "user_a", "action": "=enable"}
+    ),
+    ("POST", "/admin/orphans/{node_id}/{vmid}/delete"): Target(
+        "session", "none", {"node_id": "node_id", "vmid": "=99999"}
+    ),
+    ("POST", "/admin/webhooks"): Target(  # as the API's: subscribed to what is never raised
+        "session",
+        "form",
+        base={"url": "https://hooks.example.com/dash", "events": "billing.subscription_updated"},
+        control=201,
+        last=True,
+        free=("description",),
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/{action}"): Target(
+        "session",
+        "none",
+        {"webhook_id": "=00000000-0000-4000-8000-000000000000", "action": "=disable"},
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Target(
+        "session",
+        "none",
+        {"webhook_id": "=00000000-0000-4000-8000-000000000000", "delivery_id": "=1"},
+    ),
     ("POST", "/admin/network/peers"): Target(
         "session", "form", base={"name": "tablet"}, control=303, free=("name",)
     ),

@@ -42,6 +42,10 @@ class NodeAccess:
     token_secret: str
     verify_tls: bool
     tls_fingerprint: str | None
+    # SSH for bootstrap commands: registration connects and compares the pinned host key.
+    ssh_host: str | None = None
+    ssh_port: int = 22
+    ssh_host_key: str | None = None
 
 
 # Checks credentials against Proxmox; raises an ApiError (4xx) that says what is wrong.
@@ -74,6 +78,9 @@ def access_of(sealer: Sealer, row: dict[str, Any]) -> NodeAccess:
         token_secret=open_token(sealer, row),
         verify_tls=row["verify_tls"],
         tls_fingerprint=row["tls_fingerprint"],
+        ssh_host=row.get("ssh_host"),
+        ssh_port=row.get("ssh_port") or 22,
+        ssh_host_key=row.get("ssh_host_key"),
     )
 
 
@@ -131,6 +138,9 @@ async def create_node(
                 token_secret=data.token_secret,
                 verify_tls=data.verify_tls,
                 tls_fingerprint=data.tls_fingerprint,
+                ssh_host=data.ssh_host,
+                ssh_port=data.ssh_port,
+                ssh_host_key=data.ssh_host_key,
             )
         )
     total = data.total_ram_mb or (facts.total_ram_mb if facts else None)
@@ -180,6 +190,9 @@ async def update_node(
         "token_secret",
         "tls_fingerprint",
         "verify_tls",
+        "ssh_host",
+        "ssh_port",
+        "ssh_host_key",
     }
     if verifier is not None and connection_fields & changes.keys():
         merged = access_of(sealer, current)
@@ -193,6 +206,9 @@ async def update_node(
                 if changes.get("verify_tls") is None
                 else changes["verify_tls"],
                 tls_fingerprint=changes.get("tls_fingerprint", merged.tls_fingerprint),
+                ssh_host=changes.get("ssh_host", merged.ssh_host),
+                ssh_port=changes.get("ssh_port") or merged.ssh_port,
+                ssh_host_key=changes.get("ssh_host_key", merged.ssh_host_key),
             )
         )
     params = {

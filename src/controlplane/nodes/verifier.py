@@ -7,7 +7,10 @@ node name is not part of that cluster.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import asyncssh
 
 from controlplane.errors import Invalid
 from controlplane.nodes.registry import client_for_access
@@ -20,6 +23,8 @@ from controlplane.proxmox import (
     ProxmoxTLSError,
     ProxmoxUnavailableError,
 )
+
+SSH_CHECK_TIMEOUT = 8.0
 
 
 def templates_of(containers: list[dict[str, Any]]) -> list[int]:
@@ -39,7 +44,34 @@ async def read_facts(client: ProxmoxClient, pve_node: str) -> NodeFacts:
     )
 
 
+async def verify_ssh_host_key(host: str, port: int, pinned_text: str) -> None:
+    """Connect to the node's SSH server and compare the host key it presents with the one
+    pinned, so a wrong key is refused now rather than at a tenant's bootstrap step."""
+    try:
+        pinned = asyncssh.import_public_key(pinned_text.strip())
+    except (asyncssh.KeyImportError, ValueError):
+        raise Invalid("is not an OpenSSH public key (as in ssh_host_*_key.pub)",
+                      field="ssh_host_key") from None  # fmt: skip
+    try:
+        async with asyncio.timeout(SSH_CHECK_TIMEOUT):
+            presented = await asyncssh.get_server_host_key(
+                host, port, server_host_key_algs=[pinned.get_algorithm()]
+            )
+    except (OSError, TimeoutError, asyncssh.Error) as exc:
+        raise Invalid(f"cannot reach SSH at {host}:{port}: {exc or type(exc).__name__}",
+                      field="ssh_host") from None  # fmt: skip
+    if presented is None or presented.public_data != pinned.public_data:
+        shown = presented.get_fingerprint() if presented is not None else "no key"
+        raise Invalid(
+            f"{host}:{port} presents {pinned.get_algorithm()} host key {shown}, not the pinned "
+            f"one ({pinned.get_fingerprint()})",
+            field="ssh_host_key",
+        )
+
+
 async def verify_node(access: NodeAccess) -> NodeFacts:
+    if access.ssh_host and access.ssh_host_key:
+        await verify_ssh_host_key(access.ssh_host, access.ssh_port, access.ssh_host_key)
     client, http = client_for_access(access, timeout=8.0)
     try:
         nodes = await client.nodes()

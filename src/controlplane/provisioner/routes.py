@@ -8,10 +8,13 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
+from controlplane.audit.context import AuditContext
 from controlplane.deps import AdminDep, AuditDep, ProxmoxDep, StateDep
+from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.provisioner.addresses import AddressPolicy
 from controlplane.provisioner.context import StepContext
 from controlplane.provisioner.orphans import find_orphans, remove_orphan
+from controlplane.state import Services
 from controlplane.web.errors import error_responses
 
 router = APIRouter(prefix="/api/v1/orphans", tags=["orphans"])
@@ -61,6 +64,14 @@ async def delete_orphan(
     actor: AdminDep,
     audit: AuditDep,
 ) -> Response:
+    await remove_and_audit(state, proxmox, audit.context(actor), node_id, vmid)
+    return Response(status_code=204)
+
+
+async def remove_and_audit(
+    state: Services, proxmox: ProxmoxRegistry, audit: AuditContext, node_id: UUID, vmid: int
+) -> None:
+    """The orphan use case the API and the dashboard share: remove it, audit it."""
     ctx = StepContext(
         db=state.db,
         registry=proxmox,
@@ -71,5 +82,4 @@ async def delete_orphan(
         task_timeout=120.0,
     )
     await remove_orphan(ctx, node_id, vmid)
-    audit(actor, "orphan.delete", "container", f"{node_id}/{vmid}")
-    return Response(status_code=204)
+    audit.record("orphan.delete", "container", f"{node_id}/{vmid}")

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from controlplane.deps import AdminDep, AuditDep, DbDep
-from controlplane.users import service
+from controlplane.users import service, usecases
 from controlplane.users.schemas import UserPublic, UserStatus
 from controlplane.validation import IsoDateTime, Storable
 from controlplane.web.errors import error_responses
@@ -53,9 +53,7 @@ async def disable_user(
     user_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep
 ) -> dict[str, Any]:
     """Lock the user out at once: every access and refresh token stops working."""
-    row, changed = await service.set_disabled(db, user_id, True)
-    audit(actor, "user.disable", "user", user_id, {"changed": changed})
-    return row
+    return await usecases.set_disabled(db, audit.context(actor), user_id, True)
 
 
 @router.post(
@@ -65,6 +63,4 @@ async def disable_user(
 )
 async def enable_user(user_id: UUID, db: DbDep, actor: AdminDep, audit: AuditDep) -> dict[str, Any]:
     """Let the user log in again (tokens from before the disable stay dead)."""
-    row, changed = await service.set_disabled(db, user_id, False)
-    audit(actor, "user.enable", "user", user_id, {"changed": changed})
-    return row
+    return await usecases.set_disabled(db, audit.context(actor), user_id, False)

@@ -8,15 +8,19 @@ from controlplane.admin.guard import guard
 from controlplane.admin.routes import (
     audit,
     auth,
+    capacity,
     events,
     network,
     nodes,
+    orphans,
     overview,
     projects,
     settings,
     tenant_app,
     tenant_lifecycle,
     tenants,
+    users,
+    webhooks,
 )
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(guard)], include_in_schema=False)
@@ -35,5 +39,9 @@ for module in (
     settings,
     network,
     events,
+    users,
+    orphans,
+    capacity,
+    webhooks,
 ):
     router.include_router(module.router)
