@@ -302,3 +302,29 @@ def _field(r: httpx.Response) -> str:
     # The first named part of the path: `events.0` is the field `events`.
     parts = [p for p in str(fields[0]["field"]).split(".") if not p.isdigit()] if fields else []
     return parts[-1] if parts else ""
+
+
+async def test_operation_events_follow_its_status(
+    admin: httpx.AsyncClient, app: Any, cluster: dict[str, Any]
+) -> None:
+    hook = await register(admin, "https://hooks.example.com/ops", ["operation.*"])
+    tenant = await new_tenant(admin, "operated")
+    db = app.state.cp.db
+    op = await db.fetch_val(
+        "INSERT INTO operations (id, tenant_id, kind, requested_by)"
+        " VALUES (gen_random_uuid(), %(t)s, 'restart', 'admin') RETURNING id",
+        {"t": tenant["id"]},
+    )
+    for status in ("running", "running", "succeeded"):  # the repeat is no news
+        await db.execute(
+            "UPDATE operations SET status = %(s)s, step = 'x' WHERE id = %(id)s",
+            {"s": status, "id": op},
+        )
+    events = await db.fetch_all("SELECT type, data FROM webhook_events ORDER BY created_at, id")
+    assert [e["type"] for e in events] == ["operation.queued", "operation.running",
+                                           "operation.succeeded"]  # fmt: skip
+    assert (
+        events[-1]["data"]["kind"] == "restart" and events[-1]["data"]["tenant_id"] == tenant["id"]
+    )
+    assert events[-1]["data"]["previous_status"] == "running"
+    assert len(await deliveries(admin, hook)) == 3

@@ -1,9 +1,9 @@
 """The event types an endpoint can subscribe to, and the one function that raises an event.
 
-Tenant and node events are raised by triggers (migration 0014) in the transaction of the
-change itself; billing events by the billing code through `enqueue`. Another domain adds
-its group (the operations framework: `operation.*`) by listing it in `EVENT_TYPES` and
-calling `enqueue` inside its own transaction.
+Tenant, node and operation events are raised by triggers (migration 0014) in the
+transaction of the change itself; billing events by the billing code through `enqueue`.
+Another domain adds its group by listing it in `EVENT_TYPES` and calling `enqueue` (or
+the SQL function `webhook_enqueue` from a trigger) inside its own transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
         "deleted",
     ),
     "billing": ("subscription_updated", "hold_started", "hold_ended"),
+    "operation": ("queued", "running", "succeeded", "failed"),
 }
 
 

@@ -1,5 +1,5 @@
--- Operating a fleet: webhooks (endpoints, events, an outbox of deliveries), node
--- maintenance mode, and daily capacity samples.
+-- Operating a fleet: webhooks (endpoints, events, an outbox of deliveries; tenant, node
+-- and operation events by trigger), node maintenance mode, and daily capacity samples.
 
 -- Webhook endpoints an operator registers. The signing secret is sealed (AES-256-GCM,
 -- bound to this table, column and row) and shown once, at creation.
@@ -94,6 +94,24 @@ END $$;
 
 CREATE TRIGGER tenants_webhook AFTER INSERT OR UPDATE OF status ON tenants
     FOR EACH ROW EXECUTE FUNCTION tenant_webhook();
+
+-- operation.queued, operation.running, operation.succeeded, operation.failed: the
+-- lifecycle operations (migration 0011) on every change of status.
+CREATE FUNCTION operation_webhook() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NULL;
+    END IF;
+    PERFORM webhook_enqueue('operation.' || NEW.status, jsonb_build_object(
+        'id', NEW.id, 'tenant_id', NEW.tenant_id, 'kind', NEW.kind, 'status', NEW.status,
+        'previous_status', CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END,
+        'step', NEW.step, 'error', NEW.error, 'requested_by', NEW.requested_by,
+        'started_at', NEW.started_at, 'finished_at', NEW.finished_at));
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER operations_webhook AFTER INSERT OR UPDATE OF status ON operations
+    FOR EACH ROW EXECUTE FUNCTION operation_webhook();
 
 -- Node maintenance: placement skips a node in maintenance at once; its tenants keep
 -- running.
