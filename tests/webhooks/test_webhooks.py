@@ -131,19 +131,26 @@ async def test_slow_receiver_delays_neither_the_api_nor_other_endpoints(
 ) -> None:
     receiver.hold = asyncio.Event()  # answers only when the test lets it
     fast = await Receiver().start()
+    db = app.state.cp.db
     try:
-        await register(admin, receiver.url, ["tenant.created"])
-        await register(admin, fast.url, ["tenant.created"])
-        await new_tenant(admin, "first")
+        await register(admin, receiver.url, ["billing.hold_started", "tenant.created"])
+        await register(admin, fast.url, ["billing.hold_ended", "tenant.created"])
+        # Six events for the slow endpoint come first: they would fill every slot.
+        for n in range(6):
+            async with db.transaction() as tx:
+                await enqueue(tx, "billing.hold_started", {"n": n})
         await asyncio.wait_for(receiver.entered.wait(), 10)
-        # The slow receiver holds its request open: the API answers and the fast endpoint
-        # gets its copy, and the next event too.
+        for n in range(6):
+            async with db.transaction() as tx:
+                await enqueue(tx, "billing.hold_ended", {"n": n})
+        # While the slow receiver holds its request open, the API answers and the fast
+        # endpoint gets all of its events, and the next one too.
         await new_tenant(admin, "second")
         assert (await admin.get("/api/v1/webhooks")).status_code == 200
-        await wait_for(lambda: _true(len(fast.requests) == 2), "both events at the fast one")
+        await wait_for(lambda: _true(len(fast.requests) == 7), "every event at the fast one")
         assert receiver.requests == []
         receiver.hold.set()
-        await wait_for(lambda: _true(len(receiver.requests) == 2), "the slow one catches up")
+        await wait_for(lambda: _true(len(receiver.requests) == 7), "the slow one catches up")
     finally:
         await fast.stop()
 

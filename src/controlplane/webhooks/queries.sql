@@ -76,20 +76,31 @@ WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries p
                     AND p.failed_at IS NULL)
 RETURNING id
 
+-- name: due_endpoints
+-- Enabled endpoints with deliveries due, the longest waiting first, leaving out those this
+-- process already keeps busy (a slow receiver does not take every slot).
+SELECT d.endpoint_id, min(d.next_attempt_at) AS due
+FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled
+WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= now()
+  AND NOT (d.endpoint_id = ANY (%(busy)s::uuid[]))
+GROUP BY d.endpoint_id
+ORDER BY due
+LIMIT %(limit)s
+
 -- name: delivery_claim
--- Claim due deliveries of enabled endpoints: SKIP LOCKED lets replicas share the outbox,
--- and the claim pushes next_attempt_at forward as a lease, so a sender killed mid-request
+-- Claim due deliveries of one endpoint: SKIP LOCKED lets replicas share the outbox, and
+-- the claim pushes next_attempt_at forward as a lease, so a sender killed mid-request
 -- leaves the delivery to be claimed again once the lease runs out (at least once).
 UPDATE webhook_deliveries d
 SET attempts = d.attempts + 1, last_attempt_at = now(),
     next_attempt_at = now() + make_interval(secs => %(lease)s)
 FROM (SELECT d2.id FROM webhook_deliveries d2
-      JOIN webhook_endpoints w ON w.id = d2.endpoint_id AND w.enabled
-      WHERE d2.delivered_at IS NULL AND d2.failed_at IS NULL AND d2.next_attempt_at <= now()
+      WHERE d2.endpoint_id = %(endpoint_id)s
+        AND d2.delivered_at IS NULL AND d2.failed_at IS NULL AND d2.next_attempt_at <= now()
       ORDER BY d2.next_attempt_at, d2.id
       LIMIT %(limit)s
-      FOR UPDATE OF d2 SKIP LOCKED) due, webhook_endpoints w, webhook_events e
-WHERE d.id = due.id AND w.id = d.endpoint_id AND e.id = d.event_id
+      FOR UPDATE SKIP LOCKED) due, webhook_endpoints w, webhook_events e
+WHERE d.id = due.id AND w.id = d.endpoint_id AND w.enabled AND e.id = d.event_id
 RETURNING d.id, d.attempts, d.endpoint_id, w.url, w.secret_sealed,
           e.id AS event_id, e.type AS event_type, e.created_at AS event_created_at,
           e.data AS event_data

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 import httpx
+import psycopg
 
 from controlplane.config import Settings
 from controlplane.crypto import Sealer, SealError
@@ -32,6 +33,7 @@ MAX_DELAY_S = 6 * 3600.0
 PRUNE_EVERY_S = 3600.0
 RETENTION_DAYS = 30
 USER_AGENT = "controlplane-webhooks/1"
+CHANNEL = "cp_webhooks"
 
 
 def backoff(base_s: float, attempts: int) -> float:
@@ -65,7 +67,11 @@ class WebhookSender:
         self.poll_s = settings.webhook_poll_seconds
         self.retry_base_s = settings.webhook_retry_base_s
         self.concurrency = settings.webhook_concurrency
+        # One endpoint gets at most a quarter of the slots: a slow receiver holds those,
+        # never the others' deliveries.
+        self.per_endpoint = max(1, self.concurrency // 4)
         self.lease_s = self.timeout + 30.0
+        self._per_endpoint: dict[Any, int] = {}
         self.wake = asyncio.Event()
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
@@ -76,16 +82,21 @@ class WebhookSender:
         )
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="webhook-sender")
+        conninfo = self.db.pool.conninfo
+        if isinstance(conninfo, str):
+            self._listener = asyncio.create_task(self._listen(conninfo), name="webhook-listen")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._listener, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._listener = None
         # Deliveries in flight are cut short; their leases run out and they are sent again.
         inflight = list(self._inflight)
         for task in inflight:
@@ -93,6 +104,26 @@ class WebhookSender:
         if inflight:
             await asyncio.wait(inflight, timeout=5.0)
         await self._client.aclose()
+
+    async def _listen(self, conninfo: str) -> None:
+        """`webhook_enqueue` NOTIFYs `cp_webhooks` at commit: wake at once instead of at the
+        next poll. Lost, it reconnects with backoff; the poll covers the gap."""
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    delay = 0.5
+                    self.wake.set()
+                    async for _ in conn.notifies():
+                        self.wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("webhook listener lost; reconnecting", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -113,24 +144,46 @@ class WebhookSender:
             self.wake.clear()
 
     async def claim_and_start(self) -> int:
-        """Claim as many due deliveries as there are free slots and start them."""
+        """Claim due deliveries into the free slots, at most `per_endpoint` in flight for
+        any one endpoint, and start them."""
         started = 0
-        while (free := self.concurrency - len(self._inflight)) > 0:
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return 0
+        busy = [e for e, n in self._per_endpoint.items() if n >= self.per_endpoint]
+        due = await self.db.fetch_all(Q["due_endpoints"], {"busy": busy, "limit": free})
+        for endpoint in due:
+            free = self.concurrency - len(self._inflight)
+            room = min(free, self.per_endpoint - self._per_endpoint.get(endpoint["endpoint_id"], 0))
+            if free <= 0:
+                break
+            if room <= 0:
+                continue
             rows = await self.db.fetch_all(
-                Q["delivery_claim"], {"lease": self.lease_s, "limit": free}
+                Q["delivery_claim"],
+                {"endpoint_id": endpoint["endpoint_id"], "lease": self.lease_s, "limit": room},
             )
             for row in rows:
-                task = asyncio.create_task(self._deliver(row), name=f"webhook-{row['id']}")
-                self._inflight.add(task)
-                task.add_done_callback(self._finished)
+                self._start(row)
             started += len(rows)
-            if len(rows) < free:
-                break
         return started
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self.wake.set()  # a slot is free: look for more at once
+    def _start(self, row: dict[str, Any]) -> None:
+        endpoint = row["endpoint_id"]
+        self._per_endpoint[endpoint] = self._per_endpoint.get(endpoint, 0) + 1
+        task = asyncio.create_task(self._deliver(row), name=f"webhook-{row['id']}")
+        self._inflight.add(task)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            self._inflight.discard(task)
+            left = self._per_endpoint.get(endpoint, 1) - 1
+            if left > 0:
+                self._per_endpoint[endpoint] = left
+            else:
+                self._per_endpoint.pop(endpoint, None)
+            self.wake.set()  # a slot is free: look for more at once
+
+        task.add_done_callback(finished)
 
     async def _deliver(self, row: dict[str, Any]) -> None:
         try:
