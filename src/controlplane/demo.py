@@ -98,9 +98,10 @@ async def seed(
             node = next(
                 n for n in (await api.get("/api/v1/nodes")).json()["items"] if n["name"] == name
             )
-            changes = {
-                k: v for k, v in body.items() if k in ("api_url", "token_id", "token_secret")
-            }
+            # The SSH endpoints are new each run too (port and host key).
+            keep = ("api_url", "token_id", "token_secret", "ssh_host", "ssh_port",
+                    "ssh_private_key", "ssh_host_key")  # fmt: skip
+            changes = {k: v for k, v in body.items() if k in keep}
             r = await api.put(f"/api/v1/nodes/{node['id']}", json=changes)
         else:
             r = await api.post("/api/v1/nodes", json=body)

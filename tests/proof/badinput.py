@@ -93,7 +93,8 @@ COMPARED = {"password", "current_password", "new_password", "registration_token"
 
 
 # Text that may span lines: a trailing newline is part of the value there.
-MULTILINE = {"notes", "ssh_private_key", "ssh_host_key"}
+# (`events` of the dashboard's webhook form: one per line, a last newline ends a line.)
+MULTILINE = {"notes", "ssh_private_key", "ssh_host_key", "events"}
 # Valid values of string fields the base bodies leave out, so that a trailing newline is
 # what is wrong with them (a regex with `$` also matches before a final newline).
 SAMPLES = {

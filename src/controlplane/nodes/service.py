@@ -208,7 +208,10 @@ async def update_node(
                 tls_fingerprint=changes.get("tls_fingerprint", merged.tls_fingerprint),
                 ssh_host=changes.get("ssh_host", merged.ssh_host),
                 ssh_port=changes.get("ssh_port") or merged.ssh_port,
-                ssh_host_key=changes.get("ssh_host_key", merged.ssh_host_key),
+                # SSH is checked again only when its settings change.
+                ssh_host_key=changes.get("ssh_host_key", merged.ssh_host_key)
+                if {"ssh_host", "ssh_port", "ssh_host_key"} & changes.keys()
+                else None,
             )
         )
     params = {
