@@ -1,4 +1,4 @@
-"""Webhooks (P9): commit-to-receipt latency of signed deliveries, and what a slow receiver
+"""Webhooks (P10): commit-to-receipt latency of signed deliveries, and what a slow receiver
 costs the others.
 
 Events are raised in their own committed transactions through `webhooks.catalog.enqueue`
