@@ -42,6 +42,7 @@ from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.service import NodeVerifier
 from controlplane.nodes.verifier import verify_node
 from controlplane.operations.drains import DrainRunner
+from controlplane.operations.remediation import AutoRepair
 from controlplane.operations.scheduler import BackupScheduler
 from controlplane.operations.worker import OperationWorker
 from controlplane.provisioner import hooks as workers
@@ -314,6 +315,9 @@ async def bootstrap(
             drain_runner = DrainRunner(worker.ctx.db, settings, audit)
             drain_runner.start()
             root.on_stop("drain runner", drain_runner.stop)
+            repairs = AutoRepair(worker.ctx.db, settings, audit)
+            repairs.start()
+            root.on_stop("auto repair", repairs.stop)
 
         yield Services(
             settings=settings,

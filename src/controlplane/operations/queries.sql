@@ -409,3 +409,23 @@ WHERE node_id = %(node_id)s AND status IN ('provisioning', 'suspending', 'resumi
 
 -- name: node_templates
 SELECT id, name, templates FROM nodes WHERE id = %(id)s
+
+-- name: latest_backup_on_node
+SELECT * FROM backups
+WHERE tenant_id = %(tenant_id)s AND node_id = %(node_id)s AND status = 'ready'
+  AND volid IS NOT NULL
+ORDER BY created_at DESC LIMIT 1
+
+-- name: repair_candidates
+-- Active tenants whose container the status poller found stopped or gone, in projects that
+-- ask for a repair, with nothing else running and no repair in the last few minutes (a
+-- container that keeps dying is flagged, not restarted in a loop).
+SELECT t.id FROM tenants t JOIN projects p ON p.id = t.project_id
+WHERE p.on_container_stopped = 'restart' AND t.status = 'active'
+  AND t.health IN ('container_stopped', 'container_missing')
+  AND t.operation_id IS NULL AND NOT t.config_pending
+  AND NOT EXISTS (SELECT 1 FROM operations o
+                  WHERE o.tenant_id = t.id AND o.kind = 'repair'
+                    AND o.created_at > now() - make_interval(secs => %(quiet)s))
+ORDER BY t.updated_at
+LIMIT %(limit)s

@@ -435,6 +435,28 @@ def _fleet_router() -> APIRouter:
         return op
 
     @router.post(
+        "/api/v1/tenants/{tenant_id}/repair",
+        status_code=202,
+        response_model=OperationPublic,
+        responses=error_responses(401, 403, 404, 409, 422),
+        summary="Start, or recreate, a container that stopped or vanished behind our back",
+    )
+    async def repair_tenant(
+        tenant_id: UUID,
+        actor: AdminDep,
+        db: DbDep,
+        settings: SettingsDep,
+        audit: AuditDep,
+        response: Response,
+    ) -> dict[str, Any]:
+        """A stopped container is started; a missing one is restored from the tenant's
+        latest backup on its node, else cloned from the project's template (bootstrap
+        commands run again); the VMID, subdomain, route and owner stay."""
+        op = await usecases.repair(db, settings, audit.context(actor), tenant_id)
+        response.headers["Location"] = f"/api/v1/operations/{op['id']}"
+        return op
+
+    @router.post(
         "/api/v1/nodes/{node_id}/drain",
         status_code=202,
         response_model=DrainPublic,

@@ -22,6 +22,7 @@ OperationKind = Literal[
     "resize",
     "restart",
     "move",
+    "repair",
 ]
 OperationStatus = Literal["queued", "running", "succeeded", "failed"]
 

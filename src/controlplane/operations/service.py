@@ -33,6 +33,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "resize": ("active", "suspended"),
     "restart": ("active",),
     "move": ("active", "suspended"),
+    "repair": ("active", "suspended"),
 }
 
 

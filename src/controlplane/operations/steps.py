@@ -448,6 +448,61 @@ async def move_switch(run: Run) -> None:
     run.node = await run.ctx.node(run.params["target_node_id"])
 
 
+# -- repair --------------------------------------------------------------------------------
+
+
+async def repair_inspect(run: Run) -> None:
+    """What the container needs: nothing but a start, a restore, or a new clone."""
+    if run.state.get("mode"):
+        return
+    config = await find_container(run.client, run.pve, run.vmid)
+    if config is not None:
+        if not is_ours(config, run.tenant["id"]):
+            raise PermanentStep(f"VMID {run.vmid} holds a container that is not this tenant's")
+        await run.remember(mode="start")
+        return
+    backup = await run.ctx.db.fetch_one(
+        Q["latest_backup_on_node"], {"tenant_id": run.tenant["id"], "node_id": run.node["id"]}
+    )
+    if backup is not None:
+        await run.remember(mode="restore", backup_id=str(backup["id"]), volid=backup["volid"])
+    else:
+        await run.remember(mode="recreate")
+    log.warning(
+        "repair: the container is gone",
+        extra={"tenant": str(run.tenant["id"]), "mode": run.state["mode"]},
+    )
+
+
+async def repair_recreate(run: Run) -> None:
+    mode = run.state["mode"]
+    if mode == "restore":
+        if await find_container(run.client, run.pve, run.vmid) is None:
+            storages = await run.client.storages(run.pve, content="rootdir")
+            if not storages:
+                raise PermanentStep(f"node {run.node['name']} has no storage for containers")
+            await run.task(
+                "restore",
+                lambda: run.client.restore(
+                    run.pve, run.vmid, run.state["volid"], storage=storages[0]["storage"]
+                ),
+            )
+        await step_configure(run.ctx, run.tenant, run.node)
+    elif mode == "recreate":
+        if run.tenant.get("template_vmid") is None:
+            raise PermanentStep("the tenant's project is gone: nothing to recreate it from")
+        await run.ctx.db.execute(Q["commands_reset"], {"id": run.tenant["id"]})
+        run.tenant["command_output"] = []
+        await step_clone(run.ctx, run.tenant, run.node)
+        await step_configure(run.ctx, run.tenant, run.node)
+
+
+async def repair_bootstrap(run: Run) -> None:
+    if run.state["mode"] == "recreate":
+        await step_start(run.ctx, run.tenant, run.node)
+        await step_bootstrap(run.ctx, run.tenant, run.node)
+
+
 STEPS: dict[str, list[tuple[str, Step]]] = {
     "snapshot_create": [("snapshot", snapshot_create)],
     "snapshot_delete": [("delete", snapshot_delete)],
@@ -478,6 +533,15 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
     ],
     "resize": [("config", resize_config), ("disk", resize_disk)],
     "restart": [("reboot", restart)],
+    "repair": [
+        ("inspect", repair_inspect),
+        ("recreate", repair_recreate),
+        ("bootstrap", repair_bootstrap),
+        ("start", start_if_active),
+        ("address", address_if_active),
+        ("route", route_if_active),
+        ("stop_again", stop_if_suspended),
+    ],
     "move": [
         ("migrate", move_migrate),
         ("switch", move_switch),

@@ -541,3 +541,12 @@ async def move(
         settings=settings,
         prepare=prepare,
     )
+
+
+async def repair(
+    db: Executor, settings: Settings, audit: AuditContext, tenant_id: uuid.UUID
+) -> dict[str, Any]:
+    """Bring back a container that stopped or vanished behind our back (operators): start
+    it again; recreate a missing one from its latest backup on its node, or from the
+    project's template; always with the tenant's VMID, subdomain, route and owner."""
+    return await _start(db, audit, tenant_id, "repair", {}, owner_user_id=None, settings=settings)

@@ -68,7 +68,9 @@ async def _settle(tx: Executor, op: dict[str, Any], succeeded: bool) -> None:
                     "size": None,
                 },
             )
-    elif kind in ("backup_restore", "rebuild") and succeeded:
+    elif (kind in ("backup_restore", "rebuild") and succeeded) or (
+        kind == "repair" and succeeded and state.get("mode") in ("restore", "recreate")
+    ):
         await tx.execute(Q["snapshots_forget"], {"tenant_id": op["tenant_id"]})
     elif kind == "move" and not succeeded:
         await tx.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -48,6 +48,7 @@ AppActions = Annotated[list[AppAction], Field(max_length=20), AfterValidator(_un
 # A Proxmox storage id (`pve-storage-id`: a letter, then letters, digits, `-`, `_`, `.`).
 StorageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", max_length=100)]
 KeepDays = Annotated[int, Field(ge=0, le=3650)]
+ContainerPolicy = Literal["flag", "restart"]
 
 
 class ProjectCreate(_Strict):
@@ -68,6 +69,9 @@ class ProjectCreate(_Strict):
     keep_backups_days: KeepDays = Field(
         0, description="Days a deleted tenant's backups are kept (0: deleted with it)"
     )
+    on_container_stopped: ContainerPolicy = Field(
+        "flag", description="A container found stopped or gone: flag it, or repair it at once"
+    )
 
 
 class ProjectUpdate(_Strict):
@@ -86,6 +90,7 @@ class ProjectUpdate(_Strict):
     app_actions: AppActions | None = None
     backup_storage: StorageId | None = None
     keep_backups_days: KeepDays | None = None
+    on_container_stopped: ContainerPolicy | None = None
 
 
 class ProjectPublic(BaseModel):
@@ -105,6 +110,7 @@ class ProjectPublic(BaseModel):
     app_actions: list[AppAction] = []
     backup_storage: str = "local"
     keep_backups_days: int = 0
+    on_container_stopped: str = "flag"
     created_at: datetime
     updated_at: datetime
 
