@@ -107,7 +107,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run only the provisioning workers and pollers (no API); stops cleanly on SIGTERM."""
-    from controlplane.provisioner.supervisor import die_with_supervisor
+    from controlplane.provisioner.supervisor import die_with_supervisor, signal_ready
     from controlplane.runtime import run_worker_process
 
     overrides: dict[str, object] = {}
@@ -116,7 +116,7 @@ def worker(
     settings = _settings_or_exit(**overrides)
     die_with_supervisor(nice=settings.worker_process_nice)  # when `serve` started us
     configure_logging(settings.log_level)
-    asyncio.run(run_worker_process(settings))
+    asyncio.run(run_worker_process(settings, ready=signal_ready))
 
 
 @app.command()

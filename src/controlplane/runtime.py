@@ -342,9 +342,14 @@ async def bootstrap(
         )
 
 
-async def run_worker_process(settings: Settings) -> None:
-    """`controlplane worker`: the background services without the API, until SIGTERM/SIGINT."""
+async def run_worker_process(
+    settings: Settings, *, ready: Callable[[], None] | None = None
+) -> None:
+    """`controlplane worker`: the background services without the API, until SIGTERM/SIGINT.
+    `ready` is called once they run (a supervising `serve` waits for it)."""
     async with bootstrap(settings, serve_api=False):
+        if ready is not None:
+            ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
