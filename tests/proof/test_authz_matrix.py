@@ -211,6 +211,9 @@ ROWS: dict[tuple[str, str], Row] = {
         admin_only(409), {"tenant_id": "tenant_busy"}
     ),
     ("POST", "/api/v1/tenants/{tenant_id}/move"): Row(admin_only(422), TENANT_A, json=BAD),
+    ("POST", "/api/v1/nodes/{node_id}/repin"): Row(
+        admin_only(409), {"node_id": "node_id"}, json={"fingerprint": ":".join(["AB"] * 32)}
+    ),
     ("POST", "/api/v1/tenants/{tenant_id}/repair"): Row(
         admin_only(409), {"tenant_id": "tenant_busy"}
     ),

@@ -152,6 +152,9 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/api/v1/nodes/{node_id}/drain/cancel"): Target(
         "admin", "none", {"node_id": "missing"}
     ),
+    ("POST", "/api/v1/nodes/{node_id}/repin"): Target(
+        "admin", "json", {"node_id": "node_id"}, base={"fingerprint": ":".join(["AB"] * 32)}
+    ),
     ("POST", "/api/v1/tenants/{tenant_id}/repair"): Target(
         "admin", "none", {"tenant_id": "missing"}
     ),

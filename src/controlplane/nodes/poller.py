@@ -14,6 +14,7 @@ from typing import Any
 from controlplane.db import Database, load_queries
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.nodes.verifier import templates_of
+from controlplane.proxmox import ProxmoxTLSError
 
 log = logging.getLogger(__name__)
 _Q = load_queries("controlplane.nodes")
@@ -27,14 +28,23 @@ async def poll_node(db: Database, registry: ProxmoxRegistry, node: dict[str, Any
         status = await client.node_status(node["pve_node"])
         containers = await client.list_containers(node["pve_node"])
     except Exception as exc:
-        row = await db.fetch_one(
-            _Q["node_poll_failed"],
-            {
-                "id": node["id"],
-                "error": f"{type(exc).__name__}: {exc}"[:500],
-                "offline_after": OFFLINE_AFTER,
-            },
-        )
+        params = {
+            "id": node["id"],
+            "error": f"{type(exc).__name__}: {exc}"[:500],
+            "offline_after": OFFLINE_AFTER,
+        }
+        presented = exc.presented if isinstance(exc, ProxmoxTLSError) else None
+        if presented is not None and presented != node.get("presented_fingerprint"):
+            log.error(
+                "node certificate changed: not talking to it until the new one is accepted",
+                extra={"node": node["name"], "presented": presented},
+            )
+        if presented is not None:
+            row = await db.fetch_one(
+                _Q["node_certificate_changed"], {**params, "presented": presented}
+            )
+        else:
+            row = await db.fetch_one(_Q["node_poll_failed"], params)
         log.warning(
             "node poll failed",
             extra={"node": node["name"], "error": str(exc), "status": row and row["status"]},

@@ -68,6 +68,7 @@ RETURNING *
 
 -- name: node_poll_ok
 UPDATE nodes SET status = 'online', last_seen = now(), poll_failures = 0, last_error = NULL,
+    presented_fingerprint = NULL,
     pve_version = %(pve_version)s, mem_used_mb = %(mem_used_mb)s, cpu = %(cpu)s,
     cpu_count = coalesce(%(cpu_count)s, cpu_count), uptime_s = %(uptime_s)s, templates = %(templates)s,
     total_ram_mb = CASE WHEN %(fill_total)s THEN %(total_ram_mb)s ELSE total_ram_mb END
@@ -89,4 +90,20 @@ UPDATE nodes SET
                              WHEN maintenance THEN maintenance_since ELSE now() END,
     updated_at = now()
 WHERE id = %(id)s
+RETURNING *
+
+-- name: node_certificate_changed
+-- A failed poll like any other, plus what the node presents instead of its pin.
+UPDATE nodes SET poll_failures = poll_failures + 1, last_error = %(error)s,
+    presented_fingerprint = %(presented)s,
+    status = CASE WHEN poll_failures + 1 >= %(offline_after)s THEN 'offline' ELSE status END
+WHERE id = %(id)s
+RETURNING status, poll_failures
+
+-- name: node_repin
+-- Accept the certificate the node presents, only if it is still the one the operator saw
+-- (the body repeats it). updated_at moves, so the registry builds a client on the new pin.
+UPDATE nodes SET tls_fingerprint = presented_fingerprint, presented_fingerprint = NULL,
+    poll_failures = 0, last_error = NULL, polled_at = NULL, updated_at = now()
+WHERE id = %(id)s AND presented_fingerprint = %(fingerprint)s
 RETURNING *

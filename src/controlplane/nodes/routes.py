@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query, Response
 
 from controlplane.deps import AdminDep, AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
 from controlplane.nodes import service, usecases
-from controlplane.nodes.schemas import NodeCreate, NodeMaintenance, NodePublic, NodeUpdate
+from controlplane.nodes.schemas import (
+    NodeCreate,
+    NodeMaintenance,
+    NodePublic,
+    NodeRepin,
+    NodeUpdate,
+)
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 
@@ -92,4 +98,20 @@ async def set_maintenance(
 ) -> dict[str, Any]:
     """Maintenance on: no new tenant is placed on the node (its tenants keep running)."""
     row = await usecases.set_maintenance(db, audit.context(actor), node_id, body)
+    return service.public(row)
+
+
+@router.post(
+    "/{node_id}/repin",
+    response_model=NodePublic,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+    summary="Accept the certificate a pinned node presents now",
+)
+async def repin_node(
+    node_id: UUID, body: NodeRepin, db: DbDep, actor: AdminDep, audit: AuditDep
+) -> dict[str, Any]:
+    """When a node's certificate changes, the poller stops talking to it and shows
+    `certificate_changed` with the `presented_fingerprint`. After checking it out of band,
+    repeat that fingerprint here to pin it (409 if the node presents another one)."""
+    row = await usecases.repin(db, audit.context(actor), node_id, body)
     return service.public(row)

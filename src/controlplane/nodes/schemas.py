@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from controlplane.validation import (
     DnsName,
@@ -116,8 +116,18 @@ class NodePublic(BaseModel):
     maintenance: bool = Field(False, description="Placement skips the node")
     maintenance_reason: str | None = None
     maintenance_since: datetime | None = None
+    presented_fingerprint: str | None = Field(
+        None,
+        description="The certificate the node presents instead of its pin (accept it with "
+        "POST /api/v1/nodes/{id}/repin); nothing is sent to the node meanwhile",
+    )
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def certificate_changed(self) -> bool:
+        return self.presented_fingerprint is not None
 
 
 class NodeMaintenance(BaseModel):
@@ -127,3 +137,11 @@ class NodeMaintenance(BaseModel):
 
     enabled: bool
     reason: Annotated[str, Field(max_length=200), SingleLine, Storable] | None = None
+
+
+class NodeRepin(BaseModel):
+    """Accept the certificate a pinned node presents now: repeat its fingerprint."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    fingerprint: Annotated[Fingerprint, AfterValidator(normalise_fingerprint)]

@@ -261,3 +261,20 @@ async def set_maintenance(
     if row is None:
         raise NotFound(f"node {node_id} not found")
     return row
+
+
+async def repin(db: Executor, node_id: uuid.UUID, fingerprint: str) -> dict[str, Any]:
+    """Pin the certificate the node presents now, if it is `fingerprint` (409 otherwise)."""
+    row = await db.fetch_one(_Q["node_repin"], {"id": node_id, "fingerprint": fingerprint})
+    if row is not None:
+        return row
+    current = await db.fetch_one(_Q["node_get"], {"id": node_id})
+    if current is None:
+        raise NotFound(f"node {node_id} not found")
+    if current["presented_fingerprint"] is None:
+        raise Conflict(f"node {current['name']} presents no new certificate", field="fingerprint")
+    raise Conflict(
+        f"node {current['name']} presents {current['presented_fingerprint']}, not the "
+        "fingerprint given",
+        field="fingerprint",
+    )

@@ -14,7 +14,7 @@ from controlplane.crypto import Sealer
 from controlplane.db import Executor
 from controlplane.nodes import service
 from controlplane.nodes.registry import ProxmoxRegistry
-from controlplane.nodes.schemas import NodeCreate, NodeMaintenance, NodeUpdate
+from controlplane.nodes.schemas import NodeCreate, NodeMaintenance, NodeRepin, NodeUpdate
 from controlplane.nodes.service import NodeVerifier
 
 SECRETS = ("token_secret", "ssh_private_key")
@@ -66,4 +66,15 @@ async def set_maintenance(
 ) -> dict[str, Any]:
     row = await service.set_maintenance(db, node_id, enabled=data.enabled, reason=data.reason)
     audit.record("node.maintenance", "node", node_id, data.model_dump())
+    return row
+
+
+async def repin(
+    db: Executor, audit: AuditContext, node_id: uuid.UUID, data: NodeRepin
+) -> dict[str, Any]:
+    """Accept a changed certificate; the entry keeps the old and the new fingerprint."""
+    async with db.transaction() as tx:
+        old = (await service.get_node(tx, node_id))["tls_fingerprint"]
+        row = await service.repin(tx, node_id, data.fingerprint)
+        await audit.write(tx, "node.repin", "node", node_id, {"old": old, "new": data.fingerprint})
     return row

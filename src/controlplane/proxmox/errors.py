@@ -106,7 +106,13 @@ class ProxmoxUnavailableError(ProxmoxError):
 
 
 class ProxmoxTLSError(ProxmoxError):
-    """The server's certificate did not match the pinned fingerprint or failed verification."""
+    """The server's certificate did not match the pinned fingerprint or failed verification.
+
+    ``presented``: the SHA-256 fingerprint the server showed instead of the pinned one."""
+
+    def __init__(self, message: str, *, presented: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.presented = presented
 
 
 class ProxmoxTaskError(ProxmoxError):

@@ -77,7 +77,8 @@ class _PinnedStream(httpcore.AsyncNetworkStream):
             want = normalize_fingerprint(self._pin.hex())
             raise ProxmoxTLSError(
                 f"TLS certificate of {server_hostname} does not match the pinned SHA-256 "
-                f"fingerprint (expected {want}, got {got}); nothing was sent"
+                f"fingerprint (expected {want}, got {got}); nothing was sent",
+                presented=certificate_fingerprint(der) if der else None,
             )
         return tls_stream
 
