@@ -358,6 +358,17 @@ ROWS: dict[tuple[str, str], Row] = {
         form(), {"tenant_id": "tenant_a", "name": "=deploy"}
     ),
     ("GET", "/admin/tenants/{tenant_id}/lifecycle"): Row(page(), {"tenant_id": "tenant_a"}),
+    ("GET", "/admin/nodes/{node_id}/fleet"): Row(page(), {"node_id": "node_id"}),
+    ("POST", "/admin/nodes/{node_id}/maintenance"): Row(
+        form(), {"node_id": "node_id"}, data={"enabled": "false"}
+    ),
+    ("POST", "/admin/nodes/{node_id}/drain"): Row(
+        form(), {"node_id": "node_id"}, data={"max_parallel": "0"}
+    ),
+    ("POST", "/admin/nodes/{node_id}/drain/cancel"): Row(form(), {"node_id": "node_id"}),
+    ("POST", "/admin/nodes/{node_id}/repin"): Row(
+        form(), {"node_id": "node_id"}, data={"fingerprint": "zz"}
+    ),
     ("POST", "/admin/tenants/{tenant_id}/snapshots"): Row(
         form(), {"tenant_id": "tenant_a"}, data={"snap_name": "dash"}
     ),

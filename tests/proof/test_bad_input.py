@@ -332,6 +332,18 @@ TARGETS: dict[tuple[str, str], Target] = {
         "session", "none", {**TENANT, "name": "=nothere", "action": "=rollback"}
     ),
     ("POST", "/admin/tenants/{tenant_id}/backups"): Target("session", "none", TENANT),
+    ("POST", "/admin/nodes/{node_id}/maintenance"): Target(
+        "session", "form", {"node_id": "missing"}, {"enabled": "true", "reason": "kernel"}
+    ),
+    ("POST", "/admin/nodes/{node_id}/drain"): Target(
+        "session", "form", {"node_id": "missing"}, {"max_parallel": "2"}
+    ),
+    ("POST", "/admin/nodes/{node_id}/drain/cancel"): Target(
+        "session", "none", {"node_id": "missing"}
+    ),
+    ("POST", "/admin/nodes/{node_id}/repin"): Target(
+        "session", "form", {"node_id": "missing"}, {"fingerprint": ":".join(["AB"] * 32)}
+    ),
     ("POST", "/admin/tenants/{tenant_id}/backups/{backup_id}/delete"): Target(
         "session", "none", {**TENANT, "backup_id": "missing"}
     ),

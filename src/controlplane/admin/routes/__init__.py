@@ -11,6 +11,7 @@ from controlplane.admin.routes import (
     capacity,
     events,
     network,
+    node_fleet,
     nodes,
     orphans,
     overview,
@@ -30,6 +31,7 @@ router.add_api_route("", overview.overview, methods=["GET"])
 # their paths.
 for module in (
     auth,
+    node_fleet,
     nodes,
     projects,
     tenant_app,

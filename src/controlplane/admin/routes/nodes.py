@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from controlplane.admin import reads
 from controlplane.admin.forms import FormErrors, from_api_error, read_form, to_data, validate
 from controlplane.admin.guard import CurrentAdmin, actor_of
+from controlplane.admin.routes.node_fleet import fleet_of
 from controlplane.admin.usage import usage_for
 from controlplane.admin.web import flash_error, redirect_after_change, render
 from controlplane.deps import AuditDep, DbDep, NodeVerifierDep, ProxmoxDep, StateDep
@@ -122,6 +123,7 @@ async def node_page(node_id: UUID, request: Request, db: DbDep, _: CurrentAdmin)
             "n": node,
             "tenants": live.get(node_id, 0),
             "usage": await usage_for(db, "node", node_id, request),
+            **(await fleet_of(db, node_id)),
         },
     )
 
