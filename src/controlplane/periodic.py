@@ -21,13 +21,19 @@ class Periodic:
         self._round = round
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._round()
             except Exception:
                 log.exception("%s round failed; retrying next period", self.name)
+            # A cancel that lands inside a database call can be absorbed there (psycopg
+            # cancels the query on the server and the round returns normally): without
+            # this check the loop would sleep a whole period and `stop` would time out.
+            if self._stopping:
+                return
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
@@ -35,6 +41,7 @@ class Periodic:
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
