@@ -24,7 +24,7 @@ class Periodic:
         self._stopping = False
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        while True:
             try:
                 await self._round()
             except Exception:
@@ -37,6 +37,7 @@ class Periodic:
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
