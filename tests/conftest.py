@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ def pg_admin_url() -> Iterator[str]:
     if external:
         yield external
         return
-    from controlplane.db.embedded import start_embedded
+    from controlplane.db.embedded import restart_embedded, start_embedded
 
     pgdata = Path(tempfile.mkdtemp(prefix="cp-test-pg-"))
     server = start_embedded(pgdata / "data", cleanup_mode="delete")
@@ -51,9 +52,17 @@ def pg_admin_url() -> Iterator[str]:
             conn.execute(
                 sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(key), sql.Literal(value))
             )
+        # The chaos and scale suites run several `serve` processes, each with its pools.
         conn.execute("ALTER SYSTEM SET max_connections = '300'")
-        conn.execute("SELECT pg_reload_conf()")
+    # max_connections only applies at start: a reload would leave it at 100.
+    restart_embedded(server)
+    url = server.get_uri()
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SHOW max_connections").fetchone()
+        assert row is not None and row[0] == "300", f"max_connections is {row}"
     yield url
+    server.cleanup()  # stops the server and deletes its data, so the folder can go too
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def _db_url(admin_url: str, name: str) -> str:

@@ -94,6 +94,18 @@ def resolve_database_url(settings: Settings, override: str | None = None) -> str
     return embedded_url(settings.embedded_pg_dir)
 
 
+def _task_sites() -> list[str]:
+    """Where each other task of the loop is waiting: what an operator needs to see a stuck stop."""
+    sites = []
+    for task in asyncio.all_tasks():
+        if task is asyncio.current_task() or task.done():
+            continue
+        frames = task.get_stack(limit=1)
+        where = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
+        sites.append(f"{task.get_name()} at {where}")
+    return sorted(sites)
+
+
 def _bounded(name: str, stop: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         try:
@@ -101,7 +113,10 @@ def _bounded(name: str, stop: Callable[[], Awaitable[object]]) -> Callable[[], A
             async with asyncio.timeout(STOP_TIMEOUT):
                 await stop()
         except TimeoutError:
-            log.error("a service did not stop in time", extra={"service": name})
+            log.error(
+                "a service did not stop in time",
+                extra={"service": name, "waiting_tasks": _task_sites()},
+            )
         except Exception:
             log.exception("error while stopping", extra={"service": name})
 

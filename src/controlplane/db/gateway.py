@@ -15,6 +15,7 @@ Each domain's service turns the constraint names it expects into its domain erro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -149,6 +150,27 @@ class Session(Transaction):
     `transaction()` opens a real transaction on it."""
 
 
+def _honour_swallowed_cancel() -> None:
+    """Raise the cancel that the pool's wait for a connection may have swallowed.
+
+    psycopg_pool waits for a free connection with `asyncio.wait_for`, which on Python 3.11
+    returns the result and drops the cancel when both arrive together (CPython gh-86296,
+    fixed in 3.12). The task still counts the cancel: without this check a stopping service
+    would carry on with its round, then sleep or wait a whole period, and its stop would
+    time out (`STOP_TIMEOUT`) instead of taking milliseconds.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+@asynccontextmanager
+async def _connection(pool: Pool) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+    async with pool.connection() as conn:
+        _honour_swallowed_cancel()
+        yield conn
+
+
 class Database:
     """The pool plus helpers. Each helper call runs in its own short transaction."""
 
@@ -188,7 +210,7 @@ class Database:
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
         self.counter.tick()
         try:
-            async with self.pool.connection() as conn:
+            async with _connection(self.pool) as conn:
                 cur = await conn.execute(sql, params)
                 return await cur.fetchone()
         except psycopg.Error as exc:
@@ -197,7 +219,7 @@ class Database:
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         self.counter.tick()
         try:
-            async with self.pool.connection() as conn:
+            async with _connection(self.pool) as conn:
                 cur = await conn.execute(sql, params)
                 return await cur.fetchall()
         except psycopg.Error as exc:
@@ -210,7 +232,7 @@ class Database:
     async def execute(self, sql: str, params: Params = None) -> int:
         self.counter.tick()
         try:
-            async with self.pool.connection() as conn:
+            async with _connection(self.pool) as conn:
                 cur = await conn.execute(sql, params)
                 return cur.rowcount
         except psycopg.Error as exc:
@@ -220,7 +242,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One connection, one transaction: commit on success, roll back on error."""
         try:
-            async with self.pool.connection() as conn, conn.transaction():
+            async with _connection(self.pool) as conn, conn.transaction():
                 yield Transaction(conn, self.counter)
         except psycopg.Error as exc:
             raise (_translate(exc) or exc) from exc
@@ -229,7 +251,7 @@ class Database:
     async def session(self) -> AsyncIterator[Session]:
         """One connection held for the block, autocommit: for session-level advisory locks."""
         try:
-            async with self.pool.connection() as conn:
+            async with _connection(self.pool) as conn:
                 yield Session(conn, self.counter)
         except psycopg.Error as exc:
             raise (_translate(exc) or exc) from exc
