@@ -38,6 +38,8 @@ ID_PREFIX = "tenant-"
 FALLBACK_ID = "controlplane-fallback"
 # Removing duplicates one DELETE at a time: a bound so a misbehaving Caddy cannot loop us.
 _MAX_DUPLICATES = 100
+# Safe to send twice. Not PUT: on an array index Caddy inserts, so a second PUT duplicates.
+_IDEMPOTENT = frozenset({"GET", "PATCH", "DELETE"})
 
 
 class CaddyError(Exception):
@@ -335,17 +337,28 @@ class CaddyRoutes:
         allow: tuple[int, ...] = (),
     ) -> httpx.Response:
         url = f"{self._admin}{path}"
-        try:
-            # A new connection per call: Caddy drops idle admin connections when its config
-            # is reloaded, and a kept-alive one would then fail with a read error.
-            response = await self._http.request(
-                method, url, json=json, headers={"Connection": "close"}
-            )
-        except httpx.HTTPError as exc:
-            raise CaddyError(
-                f"Caddy admin API at {self._admin} is unreachable ({method} {path}): "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        # Idempotent calls get a second try: under load Caddy's admin server now and then
+        # closes a connection before it answers (a ReadError), while applying a config.
+        attempts = 2 if method in _IDEMPOTENT else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                # A new connection per call: Caddy drops idle admin connections when its
+                # config is reloaded, and a kept-alive one would then fail with a read error.
+                response = await self._http.request(
+                    method, url, json=json, headers={"Connection": "close"}
+                )
+                break
+            except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TransportError) and attempt < attempts:
+                    log.info(
+                        "Caddy admin call failed; trying once more",
+                        extra={"method": method, "path": path, "error": repr(exc)},
+                    )
+                    continue
+                raise CaddyError(
+                    f"Caddy admin API at {self._admin} is unreachable ({method} {path}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
         if response.is_success or response.status_code in allow:
             return response
         raise CaddyError(
