@@ -692,6 +692,11 @@ class FleetSettings(BaseModel):
     webhook_concurrency: int = Field(
         16, ge=1, le=1000, description="Deliveries in flight at once per process"
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhook URLs whose host is or resolves to a loopback, private, "
+        "link-local or other non-public address (receivers on your own network)",
+    )
     capacity_sample_seconds: float = Field(
         3600.0, ge=0.05, le=86_400.0, description="How often today's capacity sample is taken"
     )

@@ -81,6 +81,9 @@ async def test_webhooks_pages(dash: Browser, app: Any) -> None:
     bad = await dash.post_form("/admin/webhooks", {"url": "https://hooks.example.com/a",
                                                    "events": "tenant.nope"})  # fmt: skip
     assert bad.status_code == 422 and 'data-error-for="events">' in bad.text
+    bad = await dash.post_form("/admin/webhooks", {"url": "http://169.254.169.254/x",
+                                                   "events": "*"})  # fmt: skip
+    assert bad.status_code == 422 and "WEBHOOK_ALLOW_PRIVATE=true" in bad.text
     r = await dash.post_form(
         "/admin/webhooks", {"url": "https://hooks.example.com/a", "events": "billing.*\nnode.*"}
     )

@@ -19,6 +19,7 @@ def settings(database_url: str) -> Settings:
         webhook_retry_base_s=0.05,
         webhook_timeout_s=5.0,
         webhook_concurrency=4,  # one slot per endpoint: a slow one holds one, never all
+        webhook_allow_private=True,  # the receivers listen on loopback
         node_poll_seconds=3600.0,
     )
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response
 
-from controlplane.deps import AdminDep, AuditDep, DbDep, SealerDep
+from controlplane.deps import AdminDep, AuditDep, DbDep, SealerDep, SettingsDep
 from controlplane.web.errors import error_responses
 from controlplane.web.pagination import Page, PageDep
 from controlplane.webhooks import service, usecases
@@ -47,10 +47,13 @@ async def create_webhook(
     sealer: SealerDep,
     actor: AdminDep,
     audit: AuditDep,
+    settings: SettingsDep,
     response: Response,
 ) -> dict[str, Any]:
     """Register an endpoint. The answer carries its signing `secret`, shown only here."""
-    row = await usecases.create_webhook(db, sealer, audit.context(actor), body)
+    row = await usecases.create_webhook(
+        db, sealer, audit.context(actor), body, allow_private=settings.webhook_allow_private
+    )
     response.headers["Location"] = f"/api/v1/webhooks/{row['id']}"
     return row
 
@@ -68,9 +71,16 @@ async def get_webhook(webhook_id: UUID, db: DbDep, _: AdminDep) -> dict[str, Any
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def update_webhook(
-    webhook_id: UUID, body: WebhookUpdate, db: DbDep, actor: AdminDep, audit: AuditDep
+    webhook_id: UUID,
+    body: WebhookUpdate,
+    db: DbDep,
+    actor: AdminDep,
+    audit: AuditDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
-    return await usecases.update_webhook(db, audit.context(actor), webhook_id, body)
+    return await usecases.update_webhook(
+        db, audit.context(actor), webhook_id, body, allow_private=settings.webhook_allow_private
+    )
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=error_responses(401, 403, 404, 422))

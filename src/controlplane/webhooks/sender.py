@@ -24,7 +24,7 @@ import psycopg
 from controlplane.config import Settings
 from controlplane.crypto import Sealer, SealError
 from controlplane.db import Database
-from controlplane.webhooks import signing
+from controlplane.webhooks import signing, targets
 from controlplane.webhooks.service import Q, open_secret
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class WebhookSender:
         self.poll_s = settings.webhook_poll_seconds
         self.retry_base_s = settings.webhook_retry_base_s
         self.concurrency = settings.webhook_concurrency
+        self.allow_private = settings.webhook_allow_private
         # One endpoint gets at most a quarter of the slots: a slow receiver holds those,
         # never the others' deliveries.
         self.per_endpoint = max(1, self.concurrency // 4)
@@ -208,12 +209,16 @@ class WebhookSender:
             "Controlplane-Delivery-Id": str(row["id"]),
         }
         status: int | None = None
-        try:
-            response = await self._client.post(row["url"], content=body, headers=headers)
-            status = response.status_code
-            error = None if 200 <= status < 300 else f"HTTP {status}: {response.text[:200]}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        refusal = None if self.allow_private else await targets.resolved_refusal(row["url"])
+        if refusal is not None:
+            error: str | None = refusal  # retried like a refused connection: DNS may change
+        else:
+            try:
+                response = await self._client.post(row["url"], content=body, headers=headers)
+                status = response.status_code
+                error = None if 200 <= status < 300 else f"HTTP {status}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
         if error is None:
             await self.db.execute(Q["delivery_delivered"], {"id": row["id"], "status": status})
             log.info("webhook delivered", extra={"delivery": row["id"], "status": status})

@@ -11,21 +11,42 @@ from typing import Any
 from controlplane.audit.context import AuditContext
 from controlplane.crypto import Sealer
 from controlplane.db import Executor
-from controlplane.webhooks import service
+from controlplane.errors import Invalid
+from controlplane.webhooks import service, targets
 from controlplane.webhooks.schemas import WebhookCreate, WebhookUpdate
 
 
+def _check_target(url: str | None, allow_private: bool) -> None:
+    if url is None or allow_private:
+        return
+    refusal = targets.written_refusal(url)
+    if refusal is not None:
+        raise Invalid(f"url {refusal}", field="url")
+
+
 async def create_webhook(
-    db: Executor, sealer: Sealer, audit: AuditContext, data: WebhookCreate
+    db: Executor,
+    sealer: Sealer,
+    audit: AuditContext,
+    data: WebhookCreate,
+    *,
+    allow_private: bool,
 ) -> dict[str, Any]:
+    _check_target(data.url, allow_private)
     row = await service.create_webhook(db, sealer, data)
     audit.record("webhook.create", "webhook", row["id"], data.model_dump())
     return row
 
 
 async def update_webhook(
-    db: Executor, audit: AuditContext, endpoint_id: uuid.UUID, data: WebhookUpdate
+    db: Executor,
+    audit: AuditContext,
+    endpoint_id: uuid.UUID,
+    data: WebhookUpdate,
+    *,
+    allow_private: bool,
 ) -> dict[str, Any]:
+    _check_target(data.url, allow_private)
     row = await service.update_webhook(db, endpoint_id, data)
     audit.record("webhook.update", "webhook", endpoint_id, data.model_dump(exclude_unset=True))
     return row

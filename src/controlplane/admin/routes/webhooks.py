@@ -63,7 +63,11 @@ async def create_webhook(
         data = to_data(values, fields=("url", "events", "description"), lines=("events",))
         body = validate(WebhookCreate, data)
         row = await usecases.create_webhook(
-            state.db, state.sealer, audit.context(actor_of(session)), body
+            state.db,
+            state.sealer,
+            audit.context(actor_of(session)),
+            body,
+            allow_private=state.settings.webhook_allow_private,
         )
     except FormErrors as exc:
         return await _page(request, state, values=values, errors=exc.errors, status=exc.status)
@@ -84,7 +88,11 @@ async def webhook_action(
             await usecases.delete_webhook(state.db, ctx, webhook_id)
         elif action in ("enable", "disable"):
             await usecases.update_webhook(
-                state.db, ctx, webhook_id, WebhookUpdate(enabled=action == "enable")
+                state.db,
+                ctx,
+                webhook_id,
+                WebhookUpdate(enabled=action == "enable"),
+                allow_private=state.settings.webhook_allow_private,
             )
         else:
             return flash_error(request, f"unknown action {action!r}", 404)
