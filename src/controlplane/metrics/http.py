@@ -10,12 +10,11 @@ from the app's route table compiled once.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount, compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from controlplane.metrics.registry import Metrics
 
@@ -65,11 +64,11 @@ class RouteTemplates:
         return UNMATCHED
 
 
-class HttpMetricsMiddleware:
-    """Outermost middleware: sees every answer, the 413s, 429s and 500s of inner layers too."""
+class HttpObserver:
+    """Counts one answer under its route template. `EdgeMiddleware` (outermost) calls it,
+    so the 413s, 429s and 500s of inner layers are counted too."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._templates: RouteTemplates | None = None
 
@@ -81,25 +80,5 @@ class HttpMetricsMiddleware:
             self._templates = RouteTemplates(list(routes))
         return self._templates.resolve(scope)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app dies before it answers
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            self.metrics.observe_http(
-                scope.get("method", "GET"),
-                self._resolve(scope),
-                status,
-                time.perf_counter() - started,
-            )
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        self.metrics.observe_http(scope.get("method", "GET"), self._resolve(scope), status, seconds)

@@ -12,8 +12,6 @@ from prometheus_client.exposition import choose_encoder
 from controlplane.auth.tokens import TokenError, decode_access_token
 from controlplane.deps import WWW_AUTH, StateDep
 from controlplane.errors import Forbidden
-from controlplane.metrics.http import HttpMetricsMiddleware
-from controlplane.metrics.registry import Metrics
 from controlplane.web.errors import Challenge, error_responses
 
 router = APIRouter(tags=["metrics"])
@@ -69,7 +67,6 @@ async def metrics_endpoint(request: Request, state: StateDep) -> Response:
     )
 
 
-def install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    """Add /metrics and the HTTP middleware (outermost: call this after the others)."""
+def install_metrics(app: FastAPI) -> None:
+    """Add /metrics (the HTTP counts come from `web.middleware.EdgeMiddleware`)."""
     app.include_router(router)
-    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)

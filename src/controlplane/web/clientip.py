@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -78,31 +78,21 @@ def resolve_https(
 
 
 def is_https(scope: Scope) -> bool:
-    """What `ClientIpMiddleware` decided, or the connection's scheme where it did not run."""
+    """What `resolve_client` decided, or the connection's scheme where it did not run."""
     state = scope.get("state") or {}
     return bool(state["https"]) if "https" in state else scope.get("scheme") == "https"
 
 
-class ClientIpMiddleware:
+def resolve_client(scope: Scope, trusted: Sequence[Network]) -> None:
     """Puts the resolved client address into `scope["state"]["client_ip"]`, and whether
-    the request came over HTTPS into `scope["state"]["https"]`."""
-
-    def __init__(self, app: ASGIApp, *, trusted_proxies: Iterable[str] = ()) -> None:
-        self.app = app
-        self.trusted = parse_networks(trusted_proxies)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            client = scope.get("client")
-            forwarded = [
-                value.decode("latin-1")
-                for name, value in scope["headers"]
-                if name == b"x-forwarded-for"
-            ]
-            peer = client[0] if client else None
-            state = scope.setdefault("state", {})
-            state["client_ip"] = resolve_client_ip(peer, forwarded, self.trusted)
-            protos = [v.decode("latin-1") for n, v in scope["headers"] if n == b"x-forwarded-proto"]
-            scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-            state["https"] = resolve_https(scheme, peer, protos, self.trusted)
-        await self.app(scope, receive, send)
+    the request came over HTTPS into `scope["state"]["https"]` (HTTP and WebSocket scopes;
+    `web.middleware.EdgeMiddleware` calls it before anything else runs)."""
+    client = scope.get("client")
+    headers = scope["headers"]
+    forwarded = [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
+    peer = client[0] if client else None
+    state = scope.setdefault("state", {})
+    state["client_ip"] = resolve_client_ip(peer, forwarded, trusted)
+    protos = [v.decode("latin-1") for n, v in headers if n == b"x-forwarded-proto"]
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    state["https"] = resolve_https(scheme, peer, protos, trusted)

@@ -1,7 +1,10 @@
 """Pure ASGI middleware for the HTTP baseline that holds on every response.
 
-Order, outermost first (see `app.py`): security headers, request id + access log, body
-limit, CORS, error catcher. Being outermost, the headers land on errors and docs too.
+Two layers (see `app.py`), so a request pays for two wrappers of `send` instead of seven:
+`EdgeMiddleware` outermost (client address, metrics, security headers, request id and
+access log, body limit), and `AppErrorsMiddleware` innermost (dashboard headers, the
+catcher of unexpected exceptions). CORS and the rate limits sit between them. Being
+outermost, the edge's headers land on errors and docs too.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controlplane.web.clientip import is_https
+from controlplane.metrics.http import HttpObserver
+from controlplane.metrics.registry import Metrics
+from controlplane.web.clientip import is_https, parse_networks, resolve_client
 from controlplane.web.context import request_id_var
 
 log = logging.getLogger("controlplane.http")
@@ -33,7 +39,6 @@ def content_security_policy(*script_hashes: str) -> str:
 
 
 CSP = content_security_policy()
-HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -42,6 +47,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+_SECURITY_HEADERS_HTTPS = [*SECURITY_HEADERS, HSTS]
+_ADMIN_HEADERS = [(b"cache-control", b"no-store"), (b"vary", b"HX-Request, Cookie")]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -89,93 +97,88 @@ def _relative_location(scope: Scope, name: bytes, value: bytes) -> tuple[bytes, 
     return name, relative.encode("latin-1")
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+class EdgeMiddleware:
+    """What every request passes first, in one layer; in order, outermost first:
+
+    - the client address and HTTPS (`web.clientip`; WebSocket connections get these and
+      nothing else);
+    - request counts and latencies by route template (`metrics.http`);
+    - the security headers (HSTS only over HTTPS, directly or through a trusted proxy:
+      browsers ignore it over HTTP, and a name without HTTPS must not be pinned to it),
+      and a redirect's Location to our own Host made relative;
+    - a well-formed `X-Request-ID` taken, or one made, and one JSON log line per request;
+    - 413 for bodies over the limit, whether announced by Content-Length or chunked. A
+      declared length is checked before the app runs (the server then delivers exactly
+      that many bytes). A chunked body is read here, up to the limit, before the app runs
+      and is handed on whole: a route that never reads its body must not run with an
+      oversized one.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_bytes: int,
+        trusted_proxies: Iterable[str] = (),
+    ) -> None:
         self.app = app
+        self.observer = HttpObserver(metrics)
+        self.max_bytes = max_bytes
+        self.trusted = parse_networks(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                resolve_client(scope, self.trusted)
             await self.app(scope, receive, send)
             return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name.lower() for name, _ in message.get("headers", [])}
-                # HSTS only over HTTPS (directly or through a trusted proxy): browsers
-                # ignore it over HTTP, and a name without HTTPS must not be pinned to it.
-                wanted = [*SECURITY_HEADERS, HSTS] if is_https(scope) else SECURITY_HEADERS
-                extra = [(k, v) for k, v in wanted if k not in names]
-                headers = [*message.get("headers", []), *extra]
-                if message.get("status") in _REDIRECTS:
-                    headers = [_relative_location(scope, k, v) for k, v in headers]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class RequestIdMiddleware:
-    """Takes a well-formed `X-Request-ID` or makes one; logs one JSON line per request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        started = time.perf_counter()
+        resolve_client(scope, self.trusted)
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status = 0
+        scope["state"]["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode())
+        security = _SECURITY_HEADERS_HTTPS if is_https(scope) else SECURITY_HEADERS
+        status: int | None = None
 
-        async def send_with_id(message: Message) -> None:
+        async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                answer = [*message.get("headers", []), id_header]
+                names = {name.lower() for name, _ in answer}
+                answer += [(k, v) for k, v in security if k not in names]
+                if status in _REDIRECTS:
+                    answer = [_relative_location(scope, k, v) for k, v in answer]
+                message["headers"] = answer
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self._limit_body(scope, receive, edge_send, headers)
         finally:
+            seconds = time.perf_counter() - started
             client = scope.get("client")
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "status": status or 0,
+                    "duration_ms": round(seconds * 1000, 2),
                     "client": client[0] if client else None,
                     "request_id": request_id,
                 },
             )
             request_id_var.reset(token)
+            # 500 is what the client gets if the app dies before it answers.
+            self.observer.observe(scope, status or 500, seconds)
 
-
-class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or chunked.
-
-    A declared length is checked before the app runs (the server then delivers exactly that
-    many bytes). A chunked body is read here, up to the limit, before the app runs and is
-    handed on whole: a route that never reads its body must not run with an oversized one.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
+    async def _limit_body(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+    ) -> None:
         length = headers.get(b"content-length")
         if length is not None:
             try:
@@ -226,8 +229,20 @@ class BodyLimitMiddleware:
         )
 
 
-class ErrorCatcherMiddleware:
-    """Unexpected exceptions become a logged 500 in the common error shape."""
+def _is_admin_page(path: str) -> bool:
+    """Dashboard pages (not their static files): live operator data behind a session."""
+    return (path == "/admin" or path.startswith("/admin/")) and not path.startswith(
+        "/admin/static/"
+    )
+
+
+class AppErrorsMiddleware:
+    """The innermost layer: unexpected exceptions become a logged 500 in the common error
+    shape, and dashboard pages are never cached and vary on HX-Request.
+
+    Pages show live operator data behind a session, so no browser or proxy may keep a copy;
+    one URL answers with a full page or an HTMX fragment, so caches must tell them apart.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -236,19 +251,29 @@ class ErrorCatcherMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        admin = _is_admin_page(scope.get("path", ""))
         started = False
 
-        async def tracking_send(message: Message) -> None:
+        async def inner_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if admin:
+                    names = {name.lower() for name, _ in message.get("headers", [])}
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        *((k, v) for k, v in _ADMIN_HEADERS if k not in names),
+                    ]
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, inner_send)
         except Exception:
             log.exception("unhandled error", extra={"path": scope.get("path")})
             if not started:
                 await send_json_error(
-                    send, 500, "internal_error", "internal error; the request id is in the logs"
+                    inner_send,
+                    500,
+                    "internal_error",
+                    "internal error; the request id is in the logs",
                 )

@@ -9,7 +9,7 @@ subscriber usually gets. Caddy's `ask` has its own, high limit (RATE_LIMIT_ASK) 
 bucket. Over the limit: 429 in the common error shape, with `Retry-After`.
 
 An in-memory store belongs to the middleware instance, so every app (and every test's app)
-counts from zero. It needs `client_ip` from `ClientIpMiddleware`, which must run first.
+counts from zero. It needs `client_ip`, which `EdgeMiddleware` resolves first.
 """
 
 from __future__ import annotations
