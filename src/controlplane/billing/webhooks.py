@@ -27,8 +27,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
-
 from controlplane.billing.holds import Effects, enforce
 from controlplane.config import Settings
 from controlplane.db import Executor, load_queries
@@ -71,6 +69,8 @@ def verify(payload: bytes, header: str | None, secret: str) -> dict[str, Any]:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise BadEvent("the body is not UTF-8") from None
+    import stripe  # here, not at start-up: most deployments never bill (BENCHMARKS.md P4)
+
     try:
         stripe.WebhookSignature.verify_header(text, header, secret, TOLERANCE_S)
     except stripe.SignatureVerificationError as exc:
