@@ -23,21 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from controlplane.admin import ratelimit
 from controlplane.admin.sessions import AdminSession, origin_host
@@ -47,9 +32,6 @@ from controlplane.errors import BadRequest, Conflict, Forbidden, NotFound, Unaut
 
 _Q = load_queries("controlplane.admin")
 CHALLENGE_TTL_S = 300
-RP_NAME = "Control plane admin"
-# What can go wrong while parsing and verifying a browser's answer, short of a bug.
-_BAD_ANSWER = (WebAuthnException, ValueError, KeyError, TypeError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -65,12 +47,6 @@ def relying_party(settings: Settings) -> RelyingParty:
 async def setup_needed(db: Database) -> bool:
     """True while no passkey exists: the login page then offers the setup form."""
     return not await db.fetch_val(_Q["passkey_exists"])
-
-
-def _options_json(options: Any) -> Any:
-    import json
-
-    return json.loads(options_to_json(options))
 
 
 async def _store_challenge(db: Database, purpose: str, challenge: bytes, **fields: Any) -> str:
@@ -102,33 +78,31 @@ async def _take_challenge(db: Database, purpose: str, ticket: str) -> dict[str, 
 def _registration_options(
     rp: RelyingParty, *, user_name: str, user_handle: bytes, exclude: list[dict[str, Any]]
 ) -> Any:
-    return generate_registration_options(
+    from controlplane.admin import ceremony  # py_webauthn on the first ceremony only
+
+    return ceremony.registration_options(
         rp_id=rp.id,
-        rp_name=RP_NAME,
         user_name=user_name,
-        user_id=user_handle,
-        user_display_name=user_name,
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.REQUIRED,
-        ),
-        exclude_credentials=[
-            PublicKeyCredentialDescriptor(id=bytes(row["credential_id"])) for row in exclude
-        ],
+        user_handle=user_handle,
+        exclude=[bytes(row["credential_id"]) for row in exclude],
     )
 
 
 def _verify_registration(rp: RelyingParty, challenge: dict[str, Any], credential: Any) -> Any:
-    try:
-        return verify_registration_response(
-            credential=credential,
-            expected_challenge=bytes(challenge["challenge"]),
-            expected_rp_id=rp.id,
-            expected_origin=rp.origin,
-            require_user_verification=True,
-        )
-    except _BAD_ANSWER as exc:
-        raise BadRequest(f"the passkey could not be verified: {exc}", field="credential") from None
+    from controlplane.admin import ceremony
+
+    return ceremony.verify_registration(
+        rp_id=rp.id,
+        origin=rp.origin,
+        challenge=bytes(challenge["challenge"]),
+        credential=credential,
+    )
+
+
+def _options_json(options: Any) -> Any:
+    from controlplane.admin import ceremony
+
+    return ceremony.options_json(options)
 
 
 def _passkey_params(
@@ -236,20 +210,11 @@ async def finish_setup(
 
 async def begin_login(db: Database, settings: Settings, *, client_ip: str) -> dict[str, Any]:
     await ratelimit.start(db, settings, client_ip)
-    options = generate_authentication_options(
-        rp_id=relying_party(settings).id,
-        user_verification=UserVerificationRequirement.REQUIRED,
-    )
+    from controlplane.admin import ceremony  # py_webauthn on the first ceremony only
+
+    options = ceremony.authentication_options(rp_id=relying_party(settings).id)
     ticket = await _store_challenge(db, "login", options.challenge, client_ip=client_ip)
     return {"ticket": ticket, "options": _options_json(options)}
-
-
-def _credential_id(credential: Any) -> bytes:
-    try:
-        raw = credential.get("rawId") or credential["id"]
-        return base64url_to_bytes(str(raw))
-    except _BAD_ANSWER:
-        raise BadRequest("the answer names no credential", field="credential") from None
 
 
 async def finish_login(
@@ -270,35 +235,28 @@ async def finish_login(
 async def _verify_login(
     db: Database, settings: Settings, challenge: dict[str, Any], credential: Any
 ) -> dict[str, Any]:
+    from controlplane.admin import ceremony
+
     if not isinstance(credential, dict):
         raise BadRequest("credential must be an object", field="credential")
     passkey = await db.fetch_one(
-        _Q["passkey_by_credential"], {"credential_id": _credential_id(credential)}
+        _Q["passkey_by_credential"], {"credential_id": ceremony.credential_id(credential)}
     )
     if passkey is None:
         raise Unauthorized("this passkey is not registered here")
     response = credential.get("response")
     handle = response.get("userHandle") if isinstance(response, dict) else None
-    if handle:
-        try:
-            matches = base64url_to_bytes(str(handle)) == bytes(passkey["user_handle"])
-        except _BAD_ANSWER:
-            matches = False
-        if not matches:
-            raise Unauthorized("the passkey answered for another user")
+    if handle and not ceremony.user_handle_matches(handle, bytes(passkey["user_handle"])):
+        raise Unauthorized("the passkey answered for another user")
     rp = relying_party(settings)
-    try:
-        verified = verify_authentication_response(
-            credential=credential,
-            expected_challenge=bytes(challenge["challenge"]),
-            expected_rp_id=rp.id,
-            expected_origin=rp.origin,
-            credential_public_key=bytes(passkey["public_key"]),
-            credential_current_sign_count=passkey["sign_count"],
-            require_user_verification=True,
-        )
-    except _BAD_ANSWER as exc:
-        raise Unauthorized(f"the passkey could not be verified: {exc}") from None
+    verified = ceremony.verify_authentication(
+        rp_id=rp.id,
+        origin=rp.origin,
+        challenge=bytes(challenge["challenge"]),
+        credential=credential,
+        public_key=bytes(passkey["public_key"]),
+        sign_count=passkey["sign_count"],
+    )
     used = await db.fetch_one(
         _Q["passkey_use"],
         {"id": passkey["id"], "old": passkey["sign_count"], "new": verified.new_sign_count},

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import asyncssh
-
 from controlplane.errors import Invalid
 from controlplane.nodes.registry import client_for_access
 from controlplane.nodes.service import NodeAccess, NodeFacts
@@ -47,6 +45,9 @@ async def read_facts(client: ProxmoxClient, pve_node: str) -> NodeFacts:
 async def verify_ssh_host_key(host: str, port: int, pinned_text: str) -> None:
     """Connect to the node's SSH server and compare the host key it presents with the one
     pinned, so a wrong key is refused now rather than at a tenant's bootstrap step."""
+    # Imported here, not at start-up (see sshexec/pinned.py): few nodes have SSH.
+    import asyncssh
+
     try:
         pinned = asyncssh.import_public_key(pinned_text.strip())
     except (asyncssh.KeyImportError, ValueError):

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 
 from .errors import PveError
 
+# A development default (printed at start-up); real deployments pass their own tokens.
+DEFAULT_TOKEN_ID = "root@pam!controlplane"  # noqa: S105
+DEFAULT_TOKEN_SECRET = "5e7d6c4b-3a29-4f18-9e07-d6c5b4a39281"  # noqa: S105
+
 VM_PRIVS = frozenset(
     {
         "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM",

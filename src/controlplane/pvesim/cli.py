@@ -18,12 +18,10 @@ from typing import Annotated
 
 import typer
 
-from .app import create_app
-from .auth import Token
-from .certs import generate_cluster_cert
+# Only what the options need: every `serve` and `worker` process imports this module (the
+# CLI registers the command), so the simulator itself loads when the command runs.
+from .auth import DEFAULT_TOKEN_ID, DEFAULT_TOKEN_SECRET, Token
 from .faults import Faults
-from .server import HttpServer
-from .simulator import DEFAULT_TOKEN_ID, DEFAULT_TOKEN_SECRET, Simulator
 
 
 @dataclass
@@ -72,6 +70,11 @@ async def serve(
     out: Callable[[str], None] = print,
 ) -> None:
     """Run the simulator until ``stop`` is set (or forever); print how to reach it."""
+    from .app import create_app
+    from .certs import generate_cluster_cert
+    from .server import HttpServer
+    from .simulator import Simulator
+
     cert = None if config.http else generate_cluster_cert(tuple(config.cert_hosts))
     sim = Simulator(
         config.nodes,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import guestshell
-from .auth import Token
+from .auth import DEFAULT_TOKEN_ID, DEFAULT_TOKEN_SECRET, Token
 from .errors import config_missing
 from .faults import Faults
 from .guestapps import GuestApps
@@ -25,9 +25,7 @@ from .models import Container, Node, Task
 from .propstr import disk_size_bytes, random_mac
 from .storage import BackupVolume, Storage, default_storages
 
-# A development default (printed at start-up); real deployments pass their own tokens.
-DEFAULT_TOKEN_ID = "root@pam!controlplane"  # noqa: S105
-DEFAULT_TOKEN_SECRET = "5e7d6c4b-3a29-4f18-9e07-d6c5b4a39281"  # noqa: S105
+__all__ = ["DEFAULT_TOKEN_ID", "DEFAULT_TOKEN_SECRET", "Simulator"]
 DEFAULT_DURATIONS = {
     "vzclone": 0.2,
     "vzstart": 0.1,

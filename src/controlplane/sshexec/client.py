@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import shlex
 from dataclasses import dataclass
-
-import asyncssh
+from typing import TYPE_CHECKING
 
 from .errors import HostKeyMismatch, SshAuthError, SshConnectError, SshTimeout
+
+if TYPE_CHECKING:
+    import asyncssh
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,19 +35,6 @@ def pct_exec_command(vmid: int, command: str) -> str:
     return f"pct exec {int(vmid)} -- sh -c {shlex.quote(command)}"
 
 
-class _PinnedHostClient(asyncssh.SSHClient):
-    """Remembers the host key the server offered, to name it when it is refused."""
-
-    def __init__(self) -> None:
-        self.offered: asyncssh.SSHKey | None = None
-
-    def validate_host_public_key(
-        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
-    ) -> bool:
-        self.offered = key
-        return False  # only the pinned key (given as known_hosts) is accepted
-
-
 async def run_in_container(
     *,
     host: str,
@@ -58,12 +47,16 @@ async def run_in_container(
     timeout: float,
 ) -> ExecResult:
     """Run ``command`` with ``sh -c`` in container ``vmid`` on the node at ``host:port``."""
+    import asyncssh  # on the first SSH use, not at start-up (pinned.py)
+
+    from .pinned import PinnedHostClient
+
     try:
         client_key = asyncssh.import_private_key(private_key_pem)
         pinned = asyncssh.import_public_key(known_host_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
         raise ValueError(f"bad SSH key: {exc}") from exc
-    client = _PinnedHostClient()
+    client = PinnedHostClient()
     try:
         async with asyncio.timeout(timeout):
             async with asyncssh.connect(

@@ -14,11 +14,13 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import asyncssh
-
-from .client import ExecResult, _exit_status, _PinnedHostClient, _text, pct_exec_command
+from .client import ExecResult, _exit_status, _text, pct_exec_command
 from .errors import HostKeyMismatch, SshAuthError, SshConnectError, SshTimeout
+
+if TYPE_CHECKING:
+    import asyncssh
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ class SshPool:
         self, target: SshTarget, vmid: int, command: str, *, timeout: float
     ) -> ExecResult:
         """`pct exec <vmid> -- sh -c <command>` on a channel of the node's connection."""
+        import asyncssh  # on the first SSH use, not at start-up (pinned.py)
+
         try:
             async with asyncio.timeout(timeout):
                 conn = await self.connection(target)
@@ -85,6 +89,8 @@ class SshPool:
         self, target: SshTarget, command: str, *, cols: int, rows: int
     ) -> asyncssh.SSHClientProcess[bytes]:
         """A process with a PTY (bytes in and out) running `command` on the node."""
+        import asyncssh  # on first use (pinned.py)
+
         try:
             async with asyncio.timeout(self._connect_timeout):
                 conn = await self.connection(target)
@@ -111,12 +117,16 @@ class SshPool:
 
 
 async def _connect(target: SshTarget, timeout: float) -> asyncssh.SSHClientConnection:
+    import asyncssh  # on first use (pinned.py)
+
+    from .pinned import PinnedHostClient
+
     try:
         client_key = asyncssh.import_private_key(target.private_key_pem)
         pinned = asyncssh.import_public_key(target.known_host_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
         raise ValueError(f"bad SSH key: {exc}") from exc
-    client = _PinnedHostClient()
+    client = PinnedHostClient()
     where = f"{target.host}:{target.port}"
     try:
         async with asyncio.timeout(timeout):
