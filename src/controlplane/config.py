@@ -700,6 +700,13 @@ class FleetSettings(BaseModel):
     capacity_sample_seconds: float = Field(
         3600.0, ge=0.05, le=86_400.0, description="How often today's capacity sample is taken"
     )
+    move_health_wait_s: float = Field(
+        120.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long a moved tenant's app gets to answer its health check on the "
+        "target before the move is failed (the route still follows the container)",
+    )
 
 
 # --- the composition -------------------------------------------------------------------------

@@ -167,3 +167,50 @@ async def test_sim_node_endpoint(sim: Simulator) -> None:
             404
         )
         assert (await raw.put("https://s/_sim/nodes/pve2", json={"online": 1})).status_code == 400
+
+
+async def test_linked_clone_on_local_zfs_cannot_migrate_but_moves_by_backup_and_restore() -> None:
+    """A linked clone on a local zfspool names its base image, and Migrate.pm refuses it
+    (`clone of '<base>'`); a backup on a shared store, a destroy and a restore of the same
+    VMID on the target is the way across. The restore refuses while the source's config
+    still holds the VMID (VMIDs are one namespace for the cluster)."""
+    from controlplane.pvesim.storage import Storage
+
+    nfs = Storage("nfs", "nfs", frozenset({"backup"}), shared=True, path="/mnt/pve/nfs")
+    sim = new_sim(storage="local-zfs", storage_type="zfspool", extra_storages=[nfs])
+    async with httpx.AsyncClient(
+        transport=SimTransport(create_app(sim)), base_url="https://s/api2/json", headers=ROOT
+    ) as api:
+        await clone(api, sim, 101)
+        volid = "local-zfs:base-9000-disk-0/subvol-101-disk-0"
+        assert sim.containers[101].config["rootfs"] == f"{volid},size=8G"
+        storages = (await api.get("/nodes/pve1/storage")).json()["data"]
+        assert {s["storage"]: s["type"] for s in storages}["local-zfs"] == "zfspool"
+        assert await run(api, sim, "POST", f"{CT}/migrate", target="pve2") == "migration aborted"
+        log = _log(sim)
+        assert any(f"can't migrate local volume '{volid}': clone of 'base-9000-disk-0'" in x
+                   for x in log)  # fmt: skip
+        assert any("can't migrate CT - check log" in x for x in log)
+        assert sim.containers[101].node == "pve1" and sim.containers[101].lock is None
+        # the fallback: vzdump to the shared store, restore on pve2 once the source is gone
+        assert await run(api, sim, "POST", "/nodes/pve1/vzdump", vmid="101", storage="nfs") == "OK"
+        archive = next(iter(sim.backups.values())).volid
+        listed = (await api.get("/nodes/pve2/storage/nfs/content")).json()["data"]
+        assert [x["volid"] for x in listed] == [archive]  # shared: seen from pve2 too
+        early = await api.post(
+            "/nodes/pve2/lxc",
+            data={"vmid": "101", "ostemplate": archive, "restore": "1", "storage": "local-zfs"},
+        )
+        assert early.reason_phrase == "CT 101 already exists on node 'pve1'"
+        assert await run(api, sim, "DELETE", CT) == "OK"
+        restored = await run(
+            api, sim, "POST", "/nodes/pve2/lxc",
+            vmid="101", ostemplate=archive, restore="1", storage="local-zfs",
+        )  # fmt: skip
+        assert restored == "OK"
+        ct = sim.containers[101]
+        assert ct.node == "pve2" and ct.config["rootfs"] == "local-zfs:subvol-101-disk-0,size=8G"
+        # a full copy: it migrates back now (a zfspool sends snapshots along, too)
+        assert await run(api, sim, "POST", "/nodes/pve2/lxc/101/snapshot", snapname="s1") == "OK"
+        assert await run(api, sim, "POST", "/nodes/pve2/lxc/101/migrate", target="pve1") == "OK"
+    await sim.close()

@@ -286,7 +286,7 @@ SELECT * FROM backups WHERE id = %(id)s
 
 -- name: tenant_of_operation
 -- What the steps need of the tenant: the provisioner's steps take this same shape.
-SELECT t.*, p.template_vmid, p.app_port, p.bootstrap_commands, p.health_path
+SELECT t.*, p.template_vmid, p.app_port, p.bootstrap_commands, p.health_path, p.backup_storage
 FROM tenants t LEFT JOIN projects p ON p.id = t.project_id
 WHERE t.id = %(id)s
 
@@ -342,6 +342,25 @@ WITH t AS (
     RETURNING nodes.id
 )
 SELECT (SELECT count(*) FROM t) AS switched
+
+-- name: move_set_method
+UPDATE operations SET method = %(method)s, updated_at = now() WHERE id = %(id)s
+
+-- name: move_set_downtime
+UPDATE operations SET downtime_s = %(downtime)s, updated_at = now() WHERE id = %(id)s
+
+-- name: move_backup_keep
+-- A move's archive is one of the tenant's backups until the move is done (the row's id is
+-- the operation's, as in the archive's notes), so a repair can restore it if the move
+-- fails after the source was destroyed.
+INSERT INTO backups (id, tenant_id, node_id, pve_node, storage, volid, size_bytes, status,
+                     operation_id, finished_at)
+VALUES (%(id)s, %(tenant_id)s, %(node_id)s, %(pve_node)s, %(storage)s, %(volid)s, %(size)s,
+        'ready', %(id)s, now())
+ON CONFLICT (id) DO NOTHING
+
+-- name: move_backup_forget
+DELETE FROM backups WHERE id = %(id)s
 
 -- name: move_release_target
 -- A move that failed before the switch gives the target's reservation back.

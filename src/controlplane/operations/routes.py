@@ -17,8 +17,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Response
 
 from controlplane.auth.deps import UserActorDep, UserDep
-from controlplane.deps import Actor, AdminDep, AuditDep, DbDep, SettingsDep
-from controlplane.operations import drains, service, usecases
+from controlplane.deps import Actor, AdminDep, AuditDep, DbDep, ProxmoxDep, SettingsDep
+from controlplane.operations import drains, moveplan, service, usecases
 from controlplane.operations.schemas import (
     BackupDetail,
     BackupPublic,
@@ -416,21 +416,32 @@ def _fleet_router() -> APIRouter:
         status_code=202,
         response_model=OperationPublic,
         responses=error_responses(400, 401, 403, 404, 409, 422),
-        summary="Move a tenant to another node (restart migration)",
+        summary="Move a tenant to another node (restart migration, or backup and restore)",
     )
     async def move_tenant(
         tenant_id: UUID,
         body: MoveRequest,
         actor: AdminDep,
         db: DbDep,
+        proxmox: ProxmoxDep,
         settings: SettingsDep,
         audit: AuditDep,
         response: Response,
     ) -> dict[str, Any]:
         """The tenant's RAM is reserved on the target first and released on the source once
-        the container is there; the route follows the container; the operation keeps the
-        tenant's `downtime_s`."""
-        op = await usecases.move(db, settings, audit.context(actor), tenant_id, body.node_id)
+        the container is there; the route flips once its health check answers on the
+        target; the operation keeps its `method` and the tenant's `downtime_s`. 409 when
+        the disk cannot be migrated and no storage for backups is shared by both nodes."""
+        plan = await moveplan.plan_request(db, proxmox, tenant_id, body.node_id, body.method)
+        op = await usecases.move(
+            db,
+            settings,
+            audit.context(actor),
+            tenant_id,
+            body.node_id,
+            method=body.method,
+            plan=plan,
+        )
         response.headers["Location"] = f"/api/v1/operations/{op['id']}"
         return op
 

@@ -117,6 +117,11 @@ class BackupSchedulePublic(BaseModel):
 
 class MoveRequest(_Strict):
     node_id: UUID
+    method: Literal["auto", "migrate", "backup_restore"] = Field(
+        "auto",
+        description="auto: a restart migration where Proxmox can migrate the disk, else backup "
+        "and restore through a storage both nodes share",
+    )
 
     model_config = ConfigDict(extra="forbid", strict=False)  # a UUID arrives as a string
 
@@ -150,6 +155,12 @@ class OperationPublic(BaseModel):
         description="What the steps learnt (a move's `downtime_s`, a backup's `volid` ...)",
     )
     drain_id: UUID | None = None
+    method: Literal["migrate", "backup_restore"] | None = Field(
+        None, description="How a move crossed (null until it knows, and for other kinds)"
+    )
+    downtime_s: float | None = Field(
+        None, description="A move's downtime: from the container's stop to the route's flip"
+    )
     step: str | None
     error: str | None
     upids: dict[str, str]

@@ -8,15 +8,19 @@ starting a second one. The operation's row says which step to resume at.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from psycopg.types.json import Jsonb
 
 from controlplane.db import load_queries
+from controlplane.errors import Conflict
+from controlplane.operations.moveplan import plan_move
 from controlplane.operations.schedule import to_prune
 from controlplane.provisioner.context import LostLease, PermanentStep, StepContext, TransientStep
 from controlplane.provisioner.leftovers import backup_notes, find_archive
@@ -60,6 +64,8 @@ class Run:
     op: dict[str, Any]
     tenant: dict[str, Any]
     node: dict[str, Any]
+    # Monotonic instants of this attempt (a move's "down"); gone with the process.
+    marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def client(self) -> ProxmoxClient:
@@ -402,17 +408,68 @@ async def restore_configure(run: Run) -> None:
 
 
 # -- moves ---------------------------------------------------------------------------------
+#
+# plan -> (migrate | stop, backup, destroy_source, restore, configure, start) -> address ->
+# health -> switch -> route -> cleanup -> verdict. Each step of the other method is a no-op.
+# The tenant's row names the source until `switch`; the steps before it that work on the
+# target look the target up themselves.
+
+
+async def _target(run: Run) -> dict[str, Any]:
+    return await run.ctx.node(run.params["target_node_id"])
+
+
+def _method(run: Run) -> str:
+    return str(run.state.get("method") or "")
+
+
+async def _mark_down(run: Run) -> None:
+    """The container stops now: the monotonic instant for this attempt, the wall clock for
+    an attempt that resumes after a crash."""
+    if "down_at" in run.state:
+        return
+    run.marks["down"] = time.monotonic()
+    await run.remember(down_at=time.time())
+
+
+async def move_plan(run: Run) -> None:
+    """Which method: decided at the request when it could look (a 409 up front), else now
+    (a drain's moves), once."""
+    if _method(run):
+        return
+    plan = run.params.get("plan")
+    if not plan:
+        target = await _target(run)
+        try:
+            plan = await plan_move(
+                run.client,
+                run.pve,
+                run.ctx.client(target),
+                target["pve_node"],
+                run.vmid,
+                wanted=run.params.get("method") or "auto",
+                backup_storage=run.tenant.get("backup_storage"),
+            )
+        except Conflict as exc:
+            raise PermanentStep(exc.message) from None
+    await run.ctx.db.execute(Q["move_set_method"], {"id": run.op["id"], "method": plan["method"]})
+    await run.remember(**plan)
 
 
 async def move_migrate(run: Run) -> None:
     """Restart migration to the target; a container already there is ours and done."""
-    target = await run.ctx.node(run.params["target_node_id"])
-    there = await find_container(run.ctx.client(target), target["pve_node"], run.vmid)
-    if there is not None and is_ours(there, run.tenant["id"]):
+    if _method(run) != "migrate":
         return
-    status = await run.client.container_status(run.pve, run.vmid)
-    running = status.get("status") == "running"
-    started = time.monotonic()
+    target = await _target(run)
+    running = False
+    if "migrate" not in run.op["upids"]:  # else: wait for the task an earlier attempt began
+        there = await find_container(run.ctx.client(target), target["pve_node"], run.vmid)
+        if there is not None and is_ours(there, run.tenant["id"]):
+            return
+        status = await run.client.container_status(run.pve, run.vmid)
+        running = status.get("status") == "running"
+        if running:
+            await _mark_down(run)  # the task shuts it down first, starts it on the target last
     try:
         await run.task(
             "migrate",
@@ -422,19 +479,160 @@ async def move_migrate(run: Run) -> None:
         )
     except ProxmoxTaskError as exc:
         log_tail = " ".join(getattr(exc, "log", None) or [])
-        if "non-migratable snapshot" in log_tail or "storage type" in log_tail:
+        if any(x in log_tail for x in ("non-migratable snapshot", "storage type", "clone of")):
             raise PermanentStep(
-                "the container's disk cannot be migrated (local snapshots or storage): "
-                "delete its snapshots or move it by backup and restore"
+                "the container's disk cannot be migrated (local snapshots, a linked clone or "
+                "the storage's type): move it by backup and restore"
             ) from None
         raise
-    # A restart migration shuts the container down first and starts it on the target at
-    # the end: the tenant is down for about the task's duration.
-    await run.remember(downtime_s=round(time.monotonic() - started, 3) if running else 0.0)
+
+
+async def move_stop(run: Run) -> None:
+    """Backup and restore: the source copy stops first, so the archive has every write."""
+    if _method(run) != "backup_restore":
+        return
+    if await find_container(run.client, run.pve, run.vmid) is None:
+        return  # destroyed by an earlier attempt, after its archive was made
+    status = await run.client.container_status(run.pve, run.vmid)
+    if status.get("status") == "running":
+        await _mark_down(run)
+        await stop_container(run.ctx, run.node, run.vmid)
+
+
+async def move_backup(run: Run) -> None:
+    """The archive on the storage both nodes share, found again by the operation's id in
+    its notes; kept as one of the tenant's backups until the move is done, so a move that
+    fails after the source is gone leaves the archive a repair restores."""
+    if _method(run) != "backup_restore" or run.state.get("volid"):
+        return
+    storage = run.state["backup_storage"]
+    found = await _find_archive(run, run.node, storage, run.op["id"])
+    if found is None:
+        try:
+            await run.task(
+                "vzdump",
+                lambda: run.client.backup(
+                    run.pve,
+                    run.vmid,
+                    storage=storage,
+                    mode="stop",
+                    compress="zstd",
+                    notes_template=backup_notes(run.op["id"]),
+                    remove=False,
+                ),
+            )
+        except ProxmoxLockedError as exc:
+            raise TransientStep(f"the container is locked: {exc}", 2.0) from None
+        found = await _find_archive(run, run.node, storage, run.op["id"])
+        if found is None:
+            raise PermanentStep("vzdump finished but its archive is not on the storage")
+    await run.ctx.db.execute(
+        Q["move_backup_keep"],
+        {
+            "id": run.op["id"],
+            "tenant_id": run.tenant["id"],
+            "node_id": run.node["id"],
+            "pve_node": run.pve,
+            "storage": storage,
+            "volid": found["volid"],
+            "size": found.get("size"),
+        },
+    )
+    await run.remember(volid=found["volid"])
+
+
+async def move_destroy_source(run: Run) -> None:
+    if _method(run) != "backup_restore":
+        return
+    if not run.state.get("volid"):
+        raise PermanentStep("no archive of the container: the source is not destroyed")
+    await destroy_container(run.ctx, run.tenant, run.node)
+
+
+async def move_restore(run: Run) -> None:
+    if _method(run) != "backup_restore":
+        return
+    target = await _target(run)
+    client = run.ctx.client(target)
+    if "restore" not in run.op["upids"]:
+        there = await find_container(client, target["pve_node"], run.vmid)
+        if there is not None:
+            if is_ours(there, run.tenant["id"]):
+                return
+            raise PermanentStep(f"VMID {run.vmid} on {target['name']} is not this tenant's")
+    await run.task(
+        "restore",
+        lambda: client.restore(
+            target["pve_node"], run.vmid, run.state["volid"], storage=run.state["target_storage"]
+        ),
+        node=target,
+    )
+
+
+async def move_configure(run: Run) -> None:
+    if _method(run) == "backup_restore":
+        await step_configure(run.ctx, run.tenant, await _target(run))
+
+
+async def move_start(run: Run) -> None:
+    if _method(run) == "backup_restore" and run.tenant["status"] == "active":
+        await step_start(run.ctx, run.tenant, await _target(run))
+
+
+async def move_address(run: Run) -> None:
+    """The tenant's address as the container on the target reports it (the pin stays; a
+    different report is flagged, as after any start)."""
+    if run.tenant["status"] == "active":
+        await step_address(run.ctx, run.tenant, await _target(run))
+
+
+async def _health_once(run: Run, target: dict[str, Any], http: httpx.AsyncClient) -> str | None:
+    """None when the tenant answers on the target, else what is wrong."""
+    status = await run.ctx.client(target).container_status(target["pve_node"], run.vmid)
+    if status.get("status") != "running":
+        return f"the container is {status.get('status')}"
+    path, ip = run.tenant.get("health_path"), run.tenant.get("ip_address")
+    if not path or not ip:
+        return None  # nothing to ask: running is all we can know
+    refused = run.ctx.addresses.refusal(ip)
+    if refused is not None:
+        return f"its address is not checked: {refused}"
+    try:
+        host = f"[{ip}]" if ":" in ip else ip
+        response = await http.get(f"http://{host}:{run.tenant['app_port']}{path}")
+    except httpx.HTTPError as exc:
+        return f"{path} did not answer ({type(exc).__name__})"
+    return None if response.status_code < 400 else f"{path} answered HTTP {response.status_code}"
+
+
+async def move_health(run: Run) -> None:
+    """The project's health path answers on the target within MOVE_HEALTH_WAIT_S. When it
+    never does, the move goes on (the container is on the target: the route must follow
+    it) and fails at the end with the reason."""
+    if run.tenant["status"] != "active" or run.state.get("health"):
+        return
+    target = await _target(run)
+    deadline = run.state.get("health_deadline")
+    if deadline is None:
+        deadline = time.time() + run.ctx.move_health_wait_s
+        await run.remember(health_deadline=deadline)
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while True:
+            problem = await _health_once(run, target, http)
+            if problem is None:
+                await run.remember(health="ok")
+                return
+            if time.time() >= deadline:
+                wait = run.ctx.move_health_wait_s
+                await run.remember(
+                    health=f"not healthy on {target['name']} after {wait:g} s: {problem}"
+                )
+                return
+            await asyncio.sleep(0.25)
 
 
 async def move_switch(run: Run) -> None:
-    row = await run.ctx.db.fetch_one(
+    await run.ctx.db.fetch_one(
         Q["move_switch"],
         {
             "id": run.tenant["id"],
@@ -443,9 +641,81 @@ async def move_switch(run: Run) -> None:
             "op_id": run.op["id"],
         },
     )
-    assert row is not None
     run.tenant["node_id"] = run.params["target_node_id"]
-    run.node = await run.ctx.node(run.params["target_node_id"])
+    run.node = await _target(run)
+
+
+async def move_route(run: Run) -> None:
+    """The flip: the route points at the container on the target (WireGuard peers name the
+    tenant's address, not its node: nothing of theirs changes). The downtime ends here."""
+    await route_if_active(run)
+    if "downtime_s" in run.state:
+        return
+    down = run.marks.get("down")
+    if down is not None:
+        downtime = time.monotonic() - down
+    elif run.state.get("down_at") is not None:
+        downtime = time.time() - float(run.state["down_at"])  # resumed after a crash
+    else:
+        downtime = 0.0  # it was not running: nothing went down
+    await run.ctx.db.execute(
+        Q["move_set_downtime"], {"id": run.op["id"], "downtime": round(downtime, 3)}
+    )
+    await run.remember(downtime_s=round(downtime, 3))
+
+
+async def move_cleanup(run: Run) -> None:
+    """Backup and restore: the archive goes, and its row (the source went before)."""
+    if _method(run) != "backup_restore" or not run.state.get("volid"):
+        return
+    await run.task(
+        "delete_archive",
+        lambda: run.client.delete_volume(run.pve, run.state["backup_storage"], run.state["volid"]),
+    )
+    await run.ctx.db.execute(Q["move_backup_forget"], {"id": run.op["id"]})
+
+
+async def move_verdict(run: Run) -> None:
+    health = run.state.get("health")
+    if health and health != "ok":
+        raise PermanentStep(f"{health}; the tenant was moved and is routed there")
+
+
+async def move_undo(run: Run) -> None:
+    """A move that fails for good: the tenant must end on exactly one node, the one its
+    container is on, and running if it is active. Best effort; what it cannot do is logged
+    (the status poller flags the tenant, and a repair restores the kept archive)."""
+    target = await _target(run)
+    tclient = run.ctx.client(target)
+    there = await find_container(tclient, target["pve_node"], run.vmid)
+    if there is not None and is_ours(there, run.tenant["id"]):
+        if str(run.tenant["node_id"]) != str(target["id"]):
+            await move_switch(run)  # the container is on the target: the tenant follows it
+            await route_if_active(run)
+        return
+    source = await run.ctx.node(run.params["source_node_id"])
+    sclient = run.ctx.client(source)
+    volid = run.state.get("volid")
+    if await find_container(sclient, source["pve_node"], run.vmid) is None:
+        if not volid or not run.state.get("source_storage"):
+            return
+        await run.task(
+            "restore_source",
+            lambda: sclient.restore(
+                source["pve_node"], run.vmid, volid, storage=run.state["source_storage"]
+            ),
+            node=source,
+        )
+        await step_configure(run.ctx, run.tenant, source)
+    if volid:  # the source copy is there again: the archive is not needed any more
+        await run.task(
+            "delete_archive",
+            lambda: sclient.delete_volume(source["pve_node"], run.state["backup_storage"], volid),
+            node=source,
+        )
+        await run.ctx.db.execute(Q["move_backup_forget"], {"id": run.op["id"]})
+    if run.tenant["status"] == "active":
+        await step_start(run.ctx, run.tenant, source)
 
 
 # -- repair --------------------------------------------------------------------------------
@@ -543,9 +813,22 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("stop_again", stop_if_suspended),
     ],
     "move": [
+        ("plan", move_plan),
         ("migrate", move_migrate),
+        ("stop", move_stop),
+        ("backup", move_backup),
+        ("destroy_source", move_destroy_source),
+        ("restore", move_restore),
+        ("configure", move_configure),
+        ("start", move_start),
+        ("address", move_address),
+        ("health", move_health),
         ("switch", move_switch),
-        ("address", address_if_active),
-        ("route", route_if_active),
+        ("route", move_route),
+        ("cleanup", move_cleanup),
+        ("verdict", move_verdict),
     ],
 }
+
+# What a kind does when it fails for good, before the final transaction (best effort).
+UNDO: dict[str, Step] = {"move": move_undo}

@@ -503,9 +503,13 @@ async def move(
     node_id: uuid.UUID,
     *,
     drain_id: uuid.UUID | None = None,
+    method: str = "auto",
+    plan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Move a tenant to `node_id` by restart migration (operators only). The tenant's RAM
-    is reserved on the target now and released on the source when the container is there."""
+    """Move a tenant to `node_id` (operators only), by restart migration or by backup and
+    restore (`moveplan`). The tenant's RAM is reserved on the target now and released on
+    the source when the container is there. `plan` is what the request learnt of the
+    storages; without it (a drain's moves) the operation's first step decides."""
 
     async def prepare(tx: Executor, tenant: dict[str, Any], op: dict[str, Any], tier: Any) -> None:
         target = await tx.fetch_one(_Q["move_target"], {"id": node_id})
@@ -528,6 +532,9 @@ async def move(
             raise Conflict(f"tenant {tenant_id} moved meanwhile; try again")
         if drain_id is not None:
             await tx.execute(_Q["operation_set_drain"], {"id": op["id"], "drain_id": drain_id})
+        if plan is not None:
+            await tx.execute(_Q["move_set_method"], {"id": op["id"], "method": plan["method"]})
+            op["method"] = plan["method"]
 
     # The source is fixed when the operation starts: the switch swaps from it exactly once.
     current = await service.tenant_for_operation(db, tenant_id, owner_user_id=None)
@@ -536,7 +543,12 @@ async def move(
         audit,
         tenant_id,
         "move",
-        {"target_node_id": str(node_id), "source_node_id": str(current["node_id"])},
+        {
+            "target_node_id": str(node_id),
+            "source_node_id": str(current["node_id"]),
+            "method": method,
+            **({"plan": plan} if plan is not None else {}),
+        },
         owner_user_id=None,
         settings=settings,
         prepare=prepare,

@@ -21,7 +21,7 @@ import psycopg
 
 from controlplane.db import Executor
 from controlplane.db.gateway import Unavailable
-from controlplane.operations.steps import STEPS, Q, Run
+from controlplane.operations.steps import STEPS, UNDO, Q, Run
 from controlplane.provisioner.context import LostLease, PermanentStep, StepContext, TransientStep
 from controlplane.provisioner.worker import backoff
 from controlplane.proxmox import ProxmoxTaskError, is_transient
@@ -315,7 +315,22 @@ class OperationWorker:
             "operation failed",
             extra={"operation": str(op["id"]), "kind": op["kind"], "step": step, "error": message},
         )
+        await self._undo(op)
         await self._finish(op, succeeded=False, error=message)
+
+    async def _undo(self, op: dict[str, Any]) -> None:
+        undo = UNDO.get(op["kind"])
+        if undo is None:
+            return
+        try:
+            tenant = await _tenant(self.ctx, op)
+            node = await self.ctx.node(tenant["node_id"])
+            await undo(Run(ctx=self.ctx, op=op, tenant=tenant, node=node))
+        except Exception as exc:
+            log.warning(
+                "could not undo a failed operation",
+                extra={"operation": str(op["id"]), "kind": op["kind"], "error": str(exc)},
+            )
 
 
 async def _tenant(ctx: StepContext, op: dict[str, Any]) -> dict[str, Any]:

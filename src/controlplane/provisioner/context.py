@@ -67,6 +67,8 @@ class StepContext:
     stopping: bool = False
     # How long each kind of task took lately on each node (EWMA), to poll near its end.
     task_estimates: dict[tuple[Any, str], float] = field(default_factory=dict)
+    # How long a moved tenant's app gets to answer its health check on the target.
+    move_health_wait_s: float = 120.0
 
     async def wait(self, node: dict[str, Any], kind: str, upid: str) -> dict[str, Any]:
         key = (node["id"], kind)

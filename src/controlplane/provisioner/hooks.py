@@ -55,6 +55,7 @@ def worker(
         route_hook=route_hook,
         observer=observer or NoObserver(),
         addresses=AddressPolicy.from_settings(settings),
+        move_health_wait_s=settings.move_health_wait_s,
     )
     return Worker(
         ctx, concurrency=settings.worker_concurrency, lease_seconds=settings.worker_lease_seconds

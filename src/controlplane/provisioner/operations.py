@@ -63,6 +63,11 @@ async def deprovision(ctx: StepContext, tenant: dict[str, Any]) -> None:
         if tenant.get("node_id") is not None:
             node = await ctx.node(tenant["node_id"])
             await destroy_container(ctx, tenant, node)
+        # A move that was cancelled (or failed) may have left the container on its
+        # target: the tenant's VMID is looked for there too (only ours is destroyed).
+        for target in await ctx.db.fetch_all(Q["move_targets"], {"id": tenant["id"]}):
+            if target["node_id"] != tenant.get("node_id"):
+                await destroy_container(ctx, tenant, await ctx.node(target["node_id"]))
     except Exception as exc:
         if not tenant.get("force_delete"):
             raise

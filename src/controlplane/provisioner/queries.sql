@@ -99,6 +99,12 @@ SET status = %(to)s, step = NULL, attempts = 0, last_error = NULL, error_step = 
 WHERE id = %(id)s AND status = %(from)s AND lease_owner = %(owner)s
 RETURNING id
 
+-- name: move_targets
+-- Nodes a move of the tenant was headed for that did not end with the tenant there.
+SELECT DISTINCT n.id AS node_id
+FROM operations o JOIN nodes n ON n.id = (o.params ->> 'target_node_id')::uuid
+WHERE o.tenant_id = %(id)s AND o.kind = 'move' AND o.status <> 'succeeded'
+
 -- name: finish_deleted
 -- Deleted: release the RAM exactly once (ram_reserved flips in the same statement).
 WITH old AS (

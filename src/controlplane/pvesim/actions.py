@@ -17,6 +17,7 @@ from .errors import config_missing, fail, locked, param_error
 from .models import Container, Task
 from .propstr import LIST_SPLIT, normalize_net, normalize_tags, random_mac
 from .simulator import Simulator, TaskFailed
+from .storage import volume_name
 from .views import config_digest
 
 _NET_KEY = re.compile(r"^net\d+$")
@@ -72,7 +73,11 @@ def clone(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
     volume = str(src.config.get("rootfs", f"{sim.storage}:base-{vmid}-disk-0,size=8G"))
     size = next((x for x in volume.split(",") if x.startswith("size=")), "size=8G")
     base = volume.split(",")[0]
-    config["rootfs"] = f"{storage or sim.storage}:vm-{newid}-disk-0,{size}"
+    disk_sid = storage or sim.storage
+    linked_base = None if full else base.split(":", 1)[-1]
+    config["rootfs"] = (
+        f"{disk_sid}:{volume_name(sim.storages.get(disk_sid), newid, linked_base)},{size}"
+    )
     if p.get("hostname") is not None:
         config["hostname"] = p["hostname"]
     if p.get("description") is not None:

@@ -22,7 +22,7 @@ from .errors import PveError, fail, locked, param_error
 from .models import Container, Task
 from .propstr import LIST_SPLIT, disk_size_bytes, normalize_net, parse_property_string
 from .simulator import Simulator, TaskFailed
-from .storage import BackupVolume, Storage, archive_format, backup_volid
+from .storage import BackupVolume, Storage, archive_format, backup_volid, volume_name
 
 _ROOT_ONLY = ("maxfiles", "prune-backups", "tmpdir", "dumpdir", "script", "bwlimit", "ionice")
 _BACKUP_VOLID = re.compile(
@@ -422,7 +422,7 @@ def create(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
         size = next((x for x in str(config.get("rootfs", "")).split(",") if x.startswith("size=")),
                     "size=8G")  # fmt: skip
         config["rootfs"] = str(rootfs) if rootfs is not None else (
-            f"{target}:vm-{vmid}-disk-0,{size}"
+            f"{target}:{volume_name(sim.storages.get(target), vmid)},{size}"
         )  # fmt: skip
         task.log.append("merging backed-up and given configuration..")
         for key, value in given.items():

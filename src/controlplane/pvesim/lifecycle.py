@@ -21,6 +21,7 @@ from .errors import config_missing, fail, locked, param_error
 from .models import Container, Task
 from .propstr import disk_size_bytes
 from .simulator import Simulator, TaskFailed
+from .storage import MIGRATABLE_TYPES, base_of
 from .views import config_digest
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)$")
@@ -162,8 +163,19 @@ async def _migrate(
         if shared:
             _log(task, f"volume '{volume.split(',')[0]}' is on shared storage '{sid}'")
         else:
-            _log(task, f"found local volume '{volume.split(',')[0]}' (in current VM config)")
-            if ct.snapshots:  # only zfspool can send snapshots along
+            volid = volume.split(",")[0]
+            _log(task, f"found local volume '{volid}' (in current VM config)")
+            kind = store.type if store is not None else "unknown"
+            reason = None
+            if kind not in MIGRATABLE_TYPES:
+                reason = f"storage type '{kind}' not supported"
+            elif (base := base_of(volid.split(":", 1)[-1])) is not None:
+                # "image is a linked clone on local storage, se we can't migrate."
+                reason = f"clone of '{base}'"
+            if reason is not None:
+                _log(task, f"can't migrate local volume '{volid}': {reason}", "ERROR")
+                raise TaskFailed("can't migrate CT - check log")
+            if ct.snapshots and kind != "zfspool":  # only zfspool sends snapshots along
                 _log(
                     task,
                     f"can't migrate local volume '{volume.split(',')[0]}': non-migratable "

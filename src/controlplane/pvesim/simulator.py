@@ -75,6 +75,7 @@ class Simulator:
         rrd_interval: float = 0.0,
         storage: str = "local-lvm",
         shared_storage: bool = False,
+        storage_type: str | None = None,
         ssl_fingerprint: str | None = None,
         extra_storages: Sequence[Storage] = (),
         guest_units: Sequence[str] = ("app.service",),
@@ -87,6 +88,9 @@ class Simulator:
         ``rrd_interval``: ``/cluster/resources`` status and stats refresh only this often
         (PVE: 10 s); 0 makes them live.
         ``shared_storage``: allow ``clone --target`` to another node.
+        ``storage_type``: the guest-disk storage's type (``lvmthin`` by default, ``rbd``
+        when shared); on a local ``zfspool`` linked clones name their base image, and a
+        migration refuses them (``clone of 'base-...'``).
         ``extra_storages``: storages besides ``local`` and ``storage`` (a shared backup store).
         ``guest_units``: systemd units every container has (they start with it).
         """
@@ -137,7 +141,8 @@ class Simulator:
             self.containers[vmid] = self._template(name, vmid)
         # storages and their backup volumes, keyed by (node, volid); node "" when shared
         self.storages: dict[str, Storage] = {
-            s.storage: s for s in [*default_storages(storage, shared_storage), *extra_storages]
+            s.storage: s
+            for s in [*default_storages(storage, shared_storage, storage_type), *extra_storages]
         }
         self.backups: dict[tuple[str, str], BackupVolume] = {}
         self.job_locks: dict[str, asyncio.Lock] = {}  # vzdump's global lock, per node

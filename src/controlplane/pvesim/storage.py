@@ -29,14 +29,36 @@ class Storage:
         return ",".join(sorted(self.content))
 
 
-def default_storages(disk_storage: str, shared: bool) -> list[Storage]:
-    """``local`` (PVE's default ``dir: local``, ``/var/lib/vz``) and the guest-disk storage."""
+def default_storages(
+    disk_storage: str, shared: bool, disk_type: str | None = None
+) -> list[Storage]:
+    """``local`` (PVE's default ``dir: local``, ``/var/lib/vz``) and the guest-disk storage
+    (``rbd`` when shared, else ``lvmthin`` unless ``disk_type`` says, ``zfspool`` say)."""
+    kind = disk_type or ("rbd" if shared else "lvmthin")
     return [
         Storage("local", "dir", frozenset({"backup", "iso", "vztmpl"}), path="/var/lib/vz"),
-        Storage(
-            disk_storage, "rbd" if shared else "lvmthin", frozenset({"images", "rootdir"}), shared
-        ),
+        Storage(disk_storage, kind, frozenset({"images", "rootdir"}), shared),
     ]
+
+
+# pve-container's Migrate.pm: the local storage types whose volumes it can copy.
+MIGRATABLE_TYPES = frozenset({"dir", "zfspool", "lvmthin", "lvm", "btrfs"})
+
+
+def volume_name(store: Storage | None, vmid: int, base: str | None = None) -> str:
+    """The name of CT ``vmid``'s root disk on ``store``: ``subvol-<id>-disk-0`` on a zfspool
+    (under its template's base as ``base-.../subvol-...`` for a linked clone, as
+    PVE::Storage::ZFSPoolPlugin names it), ``vm-<id>-disk-0`` elsewhere."""
+    if store is not None and store.type == "zfspool":
+        name = f"subvol-{vmid}-disk-0"
+        return f"{base}/{name}" if base else name
+    return f"vm-{vmid}-disk-0"
+
+
+def base_of(volname: str) -> str | None:
+    """The base image a linked clone's volume names (``parse_volname``'s fourth value)."""
+    head, sep, _ = volname.partition("/")
+    return head if sep and head.startswith("base-") else None
 
 
 @dataclass

@@ -174,7 +174,7 @@ def cluster_resources(sim: Simulator, token: Token, p: dict[str, Any]) -> Any:
                     "node": n.name,
                     "storage": sim.storage,
                     "status": "available",
-                    "plugintype": "rbd" if sim.shared_storage else "lvmthin",
+                    "plugintype": sim.storages[sim.storage].type,
                     "content": "rootdir,images",
                     "shared": int(sim.shared_storage),
                     "disk": 20 * 2**30,
