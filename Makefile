@@ -64,6 +64,7 @@ bench: $(STAMP) portal
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/portal_click_to_active.py --runs 20
 	$(BIN)/python bench/console_latency.py --keys 500 --consoles 50
+	$(BIN)/python bench/warm_pool.py --warm-nodes 3 --pool 2 --cold-nodes 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache portal/node_modules portal/build portal/.svelte-kit

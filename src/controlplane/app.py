@@ -51,6 +51,7 @@ from controlplane.usage.routes import router as usage_router
 from controlplane.users.project_routes import router as user_projects_router
 from controlplane.users.routes import router as users_router
 from controlplane.users.tenant_routes import router as user_tenants_router
+from controlplane.warmpool.routes import router as spares_router
 from controlplane.web.docs import install_docs
 from controlplane.web.errors import ErrorResponse, install_error_handlers
 from controlplane.web.middleware import AppErrorsMiddleware, EdgeMiddleware
@@ -108,6 +109,7 @@ def create_app(
         health_router,
         nodes_router,
         projects_router,
+        spares_router,
         tenants_router,
         lifecycle_router,
         fleet_router,

@@ -438,6 +438,12 @@ class WorkerSettings(BaseModel):
     )
     worker_concurrency: int = Field(10, ge=1, le=500)
     worker_lease_seconds: float = Field(30.0, ge=1.0, le=3600.0)
+    warm_pool_concurrency: int = Field(
+        2, ge=1, le=100, description="Warm pool spares built or destroyed at once per process"
+    )
+    warm_pool_seconds: float = Field(
+        2.0, ge=0.05, le=3600.0, description="How often the warm pool refiller looks for work"
+    )
     node_poll_seconds: float = Field(10.0, ge=0.1, le=3600.0)
     tenant_poll_seconds: float = Field(30.0, ge=0.1, le=3600.0)
     reconcile_seconds: float = Field(60.0, ge=1.0, le=86400.0)

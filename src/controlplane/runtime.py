@@ -52,6 +52,7 @@ from controlplane.sshexec.pool import SshPool
 from controlplane.sso.keys import SigningKeys
 from controlplane.state import Services
 from controlplane.usage.collector import usage_collector
+from controlplane.warmpool.refiller import Refiller
 from controlplane.webhooks.sender import WebhookSender
 from controlplane.wireguard.sync import PeerSyncer, peer_syncer
 
@@ -333,6 +334,10 @@ async def bootstrap(
             repairs = AutoRepair(worker.ctx.db, settings, audit)
             repairs.start()
             root.on_stop("auto repair", repairs.stop)
+            # The warm pool shares the tenant workers' clone locks; it stops before them.
+            refiller = Refiller.from_settings(worker.ctx, settings)
+            refiller.start()
+            root.on_stop("warm pool refiller", lambda: refiller.stop(grace=WORKER_GRACE))
 
         yield Services(
             settings=settings,

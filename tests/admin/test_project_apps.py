@@ -42,3 +42,20 @@ async def test_bad_app_fields_are_named(dash: Browser) -> None:
         r = await dash.post_form("/admin/projects", {**FORM, **values})
         assert r.status_code == 422, (values, r.text)
         assert _field_error(r.text, field), values
+
+
+async def test_warm_pool_size_through_the_form(dash: Browser, app: object) -> None:
+    r = await dash.post_form("/admin/projects", {**FORM, "warm_pool_size": "3"})
+    assert r.status_code == 204, r.text
+    web = await _db(app).fetch_one("SELECT * FROM projects WHERE slug = 'web'")
+    assert web["warm_pool_size"] == 3
+    r = await dash.open(f"/admin/projects/{web['id']}/edit")
+    assert 'name="warm_pool_size"' in r.text and 'value="3"' in r.text
+    for bad in ("-1", "21", "two"):
+        r = await dash.post_form(f"/admin/projects/{web['id']}", {**FORM, "warm_pool_size": bad})
+        assert r.status_code == 422, (bad, r.text)
+        assert _field_error(r.text, "warm_pool_size"), bad
+    r = await dash.post_form(f"/admin/projects/{web['id']}", {**FORM, "warm_pool_size": "0"})
+    assert r.status_code == 204, r.text
+    row = await _db(app).fetch_one("SELECT * FROM projects WHERE id = %(id)s", {"id": web["id"]})
+    assert row["warm_pool_size"] == 0

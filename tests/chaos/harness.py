@@ -129,14 +129,35 @@ async def wait_converged(db: Any, timeout: float) -> None:
     raise AssertionError(f"{pending} tenants still in between after {timeout} s")
 
 
+async def wait_pools_settled(db: Any, timeout: float) -> None:
+    """No spare in between (being built or destroyed): every refill finished or was cleaned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = await db.fetch_val(
+            "SELECT count(*) FROM spares WHERE status IN ('cloning', 'retiring')"
+        )
+        if pending == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{pending} spares still in between after {timeout} s")
+
+
 async def audit_outcome(db: Any, sim: Any) -> dict[str, Any]:
-    """The counts the chaos suites print and check."""
-    rows = await db.fetch_all("SELECT id, status, vmid, last_error FROM tenants")
+    """The counts the chaos suites print and check.
+
+    The RAM ledger's rule (migration 0022): a node's allocated_ram_mb is exactly the sum of
+    its live tenants' ram_mb; warm pool spares are stopped and count 0. Spares are checked
+    on their own: each ready one has its container, every spare-marked container has its
+    row or became a tenant, and no spare was taken twice or shares a VMID with a tenant.
+    """
+    rows = await db.fetch_all("SELECT id, status, vmid, last_error, spare_id FROM tenants")
+    spares = await db.fetch_all("SELECT id, vmid, status FROM spares")
     live = [r for r in rows if r["status"] != "deleted"]
     live_vmids = {r["vmid"] for r in live}
+    spare_vmids = {r["vmid"] for r in spares}
     # A tenant in error may have failed before its clone existed; the others must have one.
     running_vmids = {r["vmid"] for r in live if r["status"] != "error"}
-    containers = {vmid for vmid, ct in sim.containers.items() if not ct.is_template}
+    containers = {vmid: ct for vmid, ct in sim.containers.items() if not ct.is_template}
     ledger = await db.fetch_all(
         "SELECT n.name, n.allocated_ram_mb, coalesce(sum(t.ram_mb) FILTER"
         " (WHERE t.status <> 'deleted'), 0) AS used"
@@ -145,14 +166,30 @@ async def audit_outcome(db: Any, sim: Any) -> dict[str, Any]:
     by_status: dict[str, int] = {}
     for r in rows:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    taken = [r["spare_id"] for r in rows if r["spare_id"] is not None]
+    spare_ids = {str(r["id"]) for r in spares}
     return {
         "tenants": len(rows),
         "by_status": by_status,
         "errors_without_reason": sum(
             1 for r in rows if r["status"] == "error" and not r["last_error"]
         ),
-        "containers_without_live_tenant": len(containers - live_vmids),
-        "live_tenants_without_container": len(running_vmids - containers),
+        "containers_without_live_tenant": len(set(containers) - live_vmids - spare_vmids),
+        "live_tenants_without_container": len(running_vmids - set(containers)),
         "errors": [r["last_error"] for r in rows if r["status"] == "error"][:10],
         "ledger_mismatches": [dict(r) for r in ledger if r["allocated_ram_mb"] != r["used"]],
+        "spares": len(spares),
+        "spares_taken": len(taken),
+        "spares_taken_twice": len(taken) - len(set(taken)),
+        "spares_sharing_a_tenants_vmid": len(spare_vmids & live_vmids),
+        "ready_spares_without_container": sum(
+            1 for r in spares if r["status"] == "ready" and r["vmid"] not in containers
+        ),
+        "spare_containers_without_row": sum(
+            1
+            for vmid, ct in containers.items()
+            if "controlplane spare" in str(ct.config.get("description") or "")
+            and vmid not in live_vmids
+            and not any(i in str(ct.config.get("description")) for i in spare_ids)
+        ),
     }

@@ -17,7 +17,13 @@ import time
 
 import pytest
 
-from tests.chaos.harness import ServeProcess, audit_outcome, create_tenants, wait_converged
+from tests.chaos.harness import (
+    ServeProcess,
+    audit_outcome,
+    create_tenants,
+    wait_converged,
+    wait_pools_settled,
+)
 from tests.conftest import SimHandle
 
 FAULTS = json.loads(
@@ -36,6 +42,7 @@ async def run_chaos(
     kills: int,
     faults: dict | None,
     seed: int,
+    warm_pool: int = 0,
 ) -> dict:  # type: ignore[no-untyped-def]
     rng = random.Random(seed)
     sim = pve_sim.sim
@@ -47,13 +54,20 @@ async def run_chaos(
         template = r.json()["templates"][0]
         r = await admin.post(
             "/api/v1/projects",
-            json={"name": name, "slug": f"p-{name}", "template_vmid": template, "ram_mb": 256},
+            json={
+                "name": name,
+                "slug": f"p-{name}",
+                "template_vmid": template,
+                "ram_mb": 256,
+                "warm_pool_size": warm_pool,
+            },
         )
         projects.append(r.json()["id"])
     if faults:
         sim.faults.update(faults)  # type: ignore[attr-defined]
 
-    procs = [ServeProcess(settings.database_url), ServeProcess(settings.database_url)]
+    env = {"WARM_POOL_SECONDS": "0.2", "WARM_POOL_CONCURRENCY": "3"}
+    procs = [ServeProcess(settings.database_url, env=env) for _ in range(2)]
     for p in procs:
         p.start()
     await asyncio.gather(*(p.wait_healthy() for p in procs))
@@ -70,6 +84,7 @@ async def run_chaos(
         await creating
         await asyncio.gather(*(p.wait_healthy() for p in procs))
         await wait_converged(app.state.cp.db, timeout=120 + tenants)
+        await wait_pools_settled(app.state.cp.db, timeout=120)
         elapsed = time.monotonic() - started
     finally:
         for p in procs:
@@ -91,6 +106,13 @@ def check(outcome: dict, tenants: int, *, faults: bool) -> None:
     assert outcome["live_tenants_without_container"] == 0
     assert outcome["ledger_mismatches"] == []
     assert outcome["errors_without_reason"] == 0
+    for key in (
+        "spares_taken_twice",
+        "spares_sharing_a_tenants_vmid",
+        "ready_spares_without_container",
+        "spare_containers_without_row",
+    ):
+        assert outcome[key] == 0, key
     allowed = {"active", "error"} if faults else {"active"}
     assert set(outcome["by_status"]) <= allowed, outcome["by_status"]
 
@@ -108,6 +130,16 @@ async def test_proxmox_faults_small(admin, app, pve_sim, settings) -> None:  # t
     )
     check(outcome, 20, faults=True)
     assert outcome["by_status"] == {"active": 20}, "with retries, every tenant converges"
+
+
+async def test_chaos_warm_pool_small(admin, app, pve_sim, settings) -> None:  # type: ignore[no-untyped-def]
+    """Spares refilled and taken while both processes are killed: none taken twice, none
+    lost, the ledger exact."""
+    outcome = await run_chaos(
+        admin, app, pve_sim, settings, tenants=30, kills=4, faults=None, seed=4, warm_pool=3
+    )
+    check(outcome, 30, faults=False)
+    assert outcome["spares_taken"] > 0
 
 
 @pytest.mark.slow

@@ -88,6 +88,7 @@ async def test_services_are_stopped_in_reverse_order_of_start(
     async with bootstrap(settings, serve_api=False):
         pass
     assert stopped == [
+        "warm pool refiller",
         "auto repair",
         "drain runner",
         "backup scheduler",

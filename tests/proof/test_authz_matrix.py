@@ -119,6 +119,9 @@ ROWS: dict[tuple[str, str], Row] = {
         admin_only(422), {"project_id": "project_id"}, json=BAD
     ),
     ("DELETE", "/api/v1/projects/{project_id}"): Row(admin_only(409), {"project_id": "project_id"}),
+    ("GET", "/api/v1/projects/{project_id}/spares"): Row(
+        admin_only(200), {"project_id": "project_id"}
+    ),
     ("POST", "/api/v1/tenants"): Row(admin_only(422), json={"subdomain": 5}),
     ("GET", "/api/v1/tenants"): Row(admin_only(200)),
     ("GET", "/api/v1/tenants/{tenant_id}"): Row(admin_only(200), {"tenant_id": "tenant_a"}),

@@ -79,7 +79,15 @@ TARGETS: dict[tuple[str, str], Target] = {
         control=201,
     ),
     ("PUT", "/api/v1/projects/{project_id}"): Target(
-        "admin", "json", {"project_id": "project_id"}, {"name": "Web two", "ram_mb": 256}, 200
+        "admin",
+        "json",
+        {"project_id": "project_id"},
+        {"name": "Web two", "ram_mb": 256},
+        200,
+        refused=(
+            ({"warm_pool_size": -1}, "warm_pool_size"),
+            ({"warm_pool_size": 21}, "warm_pool_size"),
+        ),
     ),
     ("POST", "/api/v1/tenants"): Target(
         "admin",

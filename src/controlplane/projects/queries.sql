@@ -2,11 +2,11 @@
 INSERT INTO projects (id, name, slug, template_vmid, ram_mb, cores, disk_gb, app_port,
                       health_path, bootstrap_commands, is_default, self_service,
                       app_service, app_actions, backup_storage, keep_backups_days,
-                      on_container_stopped)
+                      on_container_stopped, warm_pool_size)
 VALUES (%(id)s, %(name)s, %(slug)s, %(template_vmid)s, %(ram_mb)s, %(cores)s, %(disk_gb)s,
         %(app_port)s, %(health_path)s, %(bootstrap_commands)s, %(is_default)s,
         %(self_service)s, %(app_service)s, %(app_actions)s, %(backup_storage)s,
-        %(keep_backups_days)s, %(on_container_stopped)s)
+        %(keep_backups_days)s, %(on_container_stopped)s, %(warm_pool_size)s)
 RETURNING *
 
 -- name: project_get
@@ -47,6 +47,7 @@ UPDATE projects SET
     backup_storage = coalesce(%(backup_storage)s, backup_storage),
     keep_backups_days = coalesce(%(keep_backups_days)s, keep_backups_days),
     on_container_stopped = coalesce(%(on_container_stopped)s, on_container_stopped),
+    warm_pool_size = coalesce(%(warm_pool_size)s, warm_pool_size),
     updated_at = now()
 WHERE id = %(id)s
 RETURNING *

@@ -49,6 +49,16 @@ AppActions = Annotated[list[AppAction], Field(max_length=20), AfterValidator(_un
 StorageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-_.]*[a-z0-9]$", max_length=100)]
 KeepDays = Annotated[int, Field(ge=0, le=3650)]
 ContainerPolicy = Literal["flag", "restart"]
+WARM_POOL_MAX = 20
+WarmPoolSize = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=WARM_POOL_MAX,
+        description="Spare containers kept ready per node (cloned, configured, stopped), "
+        "so a create skips the clone; 0 keeps none",
+    ),
+]
 
 
 class ProjectCreate(_Strict):
@@ -72,6 +82,7 @@ class ProjectCreate(_Strict):
     on_container_stopped: ContainerPolicy = Field(
         "flag", description="A container found stopped or gone: flag it, or repair it at once"
     )
+    warm_pool_size: WarmPoolSize = 0
 
 
 class ProjectUpdate(_Strict):
@@ -91,6 +102,7 @@ class ProjectUpdate(_Strict):
     backup_storage: StorageId | None = None
     keep_backups_days: KeepDays | None = None
     on_container_stopped: ContainerPolicy | None = None
+    warm_pool_size: WarmPoolSize | None = None
 
 
 class ProjectPublic(BaseModel):
@@ -111,6 +123,7 @@ class ProjectPublic(BaseModel):
     backup_storage: str = "local"
     keep_backups_days: int = 0
     on_container_stopped: str = "flag"
+    warm_pool_size: int = Field(0, description="Spare containers kept ready per node")
     created_at: datetime
     updated_at: datetime
 

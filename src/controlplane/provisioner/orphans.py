@@ -1,4 +1,5 @@
-"""Containers in Proxmox that carry our tag but belong to no live tenant.
+"""Containers in Proxmox that carry our tag but belong to no live tenant (nor, with the
+warm pool's tag, to any spare's row).
 
 They appear when a tenant row is removed by hand, or when something outside the control
 plane clones with our tag. They are listed for an admin to look at and remove; the control
@@ -18,7 +19,7 @@ from controlplane.db import Database
 from controlplane.errors import Conflict, NotFound
 from controlplane.nodes.registry import ProxmoxRegistry
 from controlplane.provisioner.context import Q, StepContext
-from controlplane.provisioner.steps import TAG, find_container, stop_container
+from controlplane.provisioner.steps import SPARE_TAG, TAG, find_container, stop_container
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ async def find_orphans(db: Database, registry: ProxmoxRegistry) -> OrphanScan:
         containers = await registry.client(node).list_containers(node["pve_node"])
         found = []
         for ct in containers:
-            if ct.get("template") or TAG not in _tags(ct):
+            if ct.get("template") or not _tags(ct) & {TAG, SPARE_TAG}:
                 continue
             vmid = int(ct["vmid"])
             if vmid not in live:
@@ -93,11 +94,16 @@ async def remove_orphan(ctx: StepContext, node_id: uuid.UUID, vmid: int) -> None
     live = await ctx.db.fetch_val(Q["orphan_owner"], {"vmid": vmid})
     if live is not None:
         raise Conflict(f"VMID {vmid} belongs to live tenant {live}; delete the tenant instead")
+    spare = await ctx.db.fetch_val(Q["orphan_spare"], {"vmid": vmid})
+    if spare is not None:
+        raise Conflict(
+            f"VMID {vmid} is spare {spare} of a warm pool; lower the project's warm_pool_size"
+        )
     client = ctx.client(node)
     config = await find_container(client, node["pve_node"], vmid)
     if config is None:
         raise NotFound(f"node {node['name']} has no container {vmid}")
-    if TAG not in _tags(config):
+    if not _tags(config) & {TAG, SPARE_TAG}:
         raise Conflict(f"container {vmid} does not carry the {TAG!r} tag; not ours to remove")
     await stop_container(ctx, node, vmid)
     upid = await client.delete(node["pve_node"], vmid, purge=True, destroy_unreferenced_disks=True)

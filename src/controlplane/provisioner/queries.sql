@@ -142,14 +142,24 @@ WHERE id = %(id)s AND status = %(from)s AND lease_owner = %(owner)s
 RETURNING id
 
 -- name: orphan_live_vmids
--- The containers that belong to a tenant: everything else with our tag is an orphan.
+-- The containers that belong to a tenant or are a warm pool's spare: everything else with
+-- our tags is an orphan.
 SELECT vmid, id FROM tenants WHERE status <> 'deleted' AND vmid IS NOT NULL
+UNION ALL
+SELECT vmid, id FROM spares
 
 -- name: orphan_nodes
 SELECT * FROM nodes ORDER BY name
 
 -- name: orphan_owner
 SELECT id FROM tenants WHERE vmid = %(vmid)s AND status <> 'deleted'
+
+-- name: orphan_spare
+SELECT id FROM spares WHERE vmid = %(vmid)s
+
+-- name: placement_lock
+-- The lock every placement takes first (tenant_place, spare_add; migrations 0021, 0022).
+SELECT pg_advisory_xact_lock(hashtext('controlplane.tenant_place'))
 
 -- name: node_of
 SELECT * FROM nodes WHERE id = %(id)s

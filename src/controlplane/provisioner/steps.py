@@ -34,6 +34,9 @@ from controlplane.tenants.service import next_free_vmid
 
 log = logging.getLogger(__name__)
 TAG = "controlplane"
+# A warm pool's spare container carries this tag instead (never TAG: no tenant list or orphan
+# scan counts it), and `spare_marker` in its description until a tenant takes it.
+SPARE_TAG = "cp-spare"
 NET0 = "name=eth0,bridge=vmbr0,ip=dhcp"
 
 
@@ -53,8 +56,17 @@ def marker(tenant_id: Any) -> str:
     return f"controlplane tenant {tenant_id}"
 
 
-def is_ours(config: dict[str, Any], tenant_id: Any) -> bool:
-    return marker(tenant_id) in str(config.get("description") or "")
+def spare_marker(spare_id: Any) -> str:
+    return f"controlplane spare {spare_id}"
+
+
+def is_ours(config: dict[str, Any], tenant_id: Any, spare_id: Any = None) -> bool:
+    """The container is the tenant's: its marker, or (a tenant made from a spare, before
+    its configure step renamed it) the marker of the spare it took."""
+    description = str(config.get("description") or "")
+    if marker(tenant_id) in description:
+        return True
+    return spare_id is not None and spare_marker(spare_id) in description
 
 
 async def find_container(client: ProxmoxClient, pve_node: str, vmid: int) -> dict[str, Any] | None:
@@ -80,7 +92,14 @@ async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
     if existing is None:
         async with ctx.clone_lock(node["id"], tenant["template_vmid"]):
             try:
-                upid = await _clone_when_unlocked(ctx, client, pve, tenant)
+                upid = await clone_when_unlocked(
+                    client,
+                    pve,
+                    template=tenant["template_vmid"],
+                    vmid=vmid,
+                    hostname=tenant["subdomain"],
+                    description=marker(tenant["id"]) + "\n",
+                )
             except ProxmoxAlreadyExistsError:
                 # Someone got there while we queued for the lock: maybe an earlier attempt
                 # of ours (a lost lease), maybe a stranger. Look before deciding.
@@ -93,7 +112,7 @@ async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
             else:
                 await ctx.wait(node, "clone", upid)
                 return
-    if not is_ours(existing, tenant["id"]):
+    if not is_ours(existing, tenant["id"], tenant.get("spare_id")):
         await _move_to_free_vmid(ctx, tenant, client, reason="holds a container that is not ours")
         raise TransientStep("VMID held by a foreign container; chose another", 0)
     if existing.get("lock") == "create":
@@ -103,8 +122,8 @@ async def step_clone(ctx: StepContext, tenant: dict[str, Any], node: dict[str, A
 SOURCE_LOCK_WAIT = 30.0
 
 
-async def _clone_when_unlocked(
-    ctx: StepContext, client: ProxmoxClient, pve: str, tenant: dict[str, Any]
+async def clone_when_unlocked(
+    client: ProxmoxClient, pve: str, *, template: int, vmid: int, hostname: str, description: str
 ) -> str:
     """Start the clone, waiting here while the template is locked.
 
@@ -118,11 +137,7 @@ async def _clone_when_unlocked(
     while True:
         try:
             return await client.clone(
-                pve,
-                tenant["template_vmid"],
-                tenant["vmid"],
-                hostname=tenant["subdomain"],
-                description=marker(tenant["id"]) + "\n",
+                pve, template, vmid, hostname=hostname, description=description
             )
         except ProxmoxLockedError:
             if loop.time() + delay > deadline:
@@ -137,15 +152,18 @@ async def _move_to_free_vmid(
     resources = await client.cluster_resources(type="vm")
     taken = sorted({int(r["vmid"]) for r in resources if "vmid" in r} | {tenant["vmid"]})
     node = await ctx.node(tenant["node_id"])
-    vmid = await next_free_vmid(
-        ctx.db, start=node["vmid_range_start"], end=node["vmid_range_end"], avoid=taken
-    )
-    if vmid is None:
-        raise PermanentStep(f"no free VMID left in node {node['name']}'s range")
     try:
-        moved = await ctx.db.fetch_one(
-            Q["set_vmid"], {"id": tenant["id"], "vmid": vmid, "owner": ctx.owner}
-        )
+        # Under the placement lock, so no placement or refill picks the same VMID meanwhile.
+        async with ctx.db.transaction() as tx:
+            await tx.execute(Q["placement_lock"])
+            vmid = await next_free_vmid(
+                tx, start=node["vmid_range_start"], end=node["vmid_range_end"], avoid=taken
+            )
+            if vmid is None:
+                raise PermanentStep(f"no free VMID left in node {node['name']}'s range")
+            moved = await tx.fetch_one(
+                Q["set_vmid"], {"id": tenant["id"], "vmid": vmid, "owner": ctx.owner}
+            )
     except ConstraintViolation:  # a creator took the same VMID a moment ago: pick again
         raise TransientStep("VMID picked by another tenant meanwhile", 0) from None
     if moved is None:
@@ -171,6 +189,16 @@ def net0_for(config: dict[str, Any] | None) -> str:
 async def step_configure(ctx: StepContext, tenant: dict[str, Any], node: dict[str, Any]) -> None:
     client = ctx.client(node)
     config = await find_container(client, node["pve_node"], tenant["vmid"])
+    extra: dict[str, object] = {}
+    spare_id = tenant.get("spare_id")
+    if spare_id is not None and tenant.get("status") == "provisioning":
+        # Made from a warm pool's spare: this step makes the spare the tenant's.
+        if config is None:  # removed behind our back: clone one after all
+            await ctx.set_step(tenant, "clone")
+            raise TransientStep("the spare's container is gone; cloning instead", 0)
+        if not is_ours(config, tenant["id"], spare_id):
+            raise PermanentStep(f"VMID {tenant['vmid']} holds a container that is not this spare")
+        extra["hostname"] = tenant["subdomain"]
     await client.set_config(
         node["pve_node"],
         tenant["vmid"],
@@ -179,6 +207,7 @@ async def step_configure(ctx: StepContext, tenant: dict[str, Any], node: dict[st
         net0=net0_for(config),
         tags=TAG,
         description=marker(tenant["id"]) + "\n",
+        **extra,
     )
     # The root disk's size, for the lifecycle (resize grows it, tier caps count it).
     disk_gb = disk_gb_of(config)
@@ -371,7 +400,7 @@ async def destroy_container(ctx: StepContext, tenant: dict[str, Any], node: dict
     config = await find_container(client, pve, tenant["vmid"])
     if config is None:
         return  # already gone: counts as deleted
-    if not is_ours(config, tenant["id"]):
+    if not is_ours(config, tenant["id"], tenant.get("spare_id")):
         log.warning(
             "not deleting a container that is not ours",
             extra={"tenant": str(tenant["id"]), "vmid": tenant["vmid"]},

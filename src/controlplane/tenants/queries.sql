@@ -1,18 +1,6 @@
 -- name: vmid_next_free
--- The lowest free VMID in the range: the start, or just after a used one.
-SELECT min(c) AS vmid
-FROM (
-    SELECT %(start)s::int AS c
-    UNION ALL
-    SELECT u.v + 1 FROM (
-        SELECT vmid AS v FROM tenants
-        WHERE status <> 'deleted' AND vmid BETWEEN %(start)s AND %(end)s
-        UNION SELECT unnest(%(avoid)s::int[])
-    ) u
-) cand
-WHERE c BETWEEN %(start)s AND %(end)s
-  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.vmid = cand.c AND t.status <> 'deleted')
-  AND NOT (c = ANY (%(avoid)s::int[]))
+-- The lowest VMID in the range that no live tenant, no spare and `avoid` holds (0022).
+SELECT placement_free_vmid(%(start)s, %(end)s, %(avoid)s::int[]) AS vmid
 
 
 -- name: tenant_place

@@ -22,6 +22,7 @@ NEW_DEFAULTS = {
     "cores": 1,
     "disk_gb": 8,
     "app_port": 8080,
+    "warm_pool_size": 0,
     "is_default": False,
     "self_service": False,
 }
