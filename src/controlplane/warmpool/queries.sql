@@ -47,6 +47,10 @@ WHERE p.warm_pool_size > 0
   AND NOT EXISTS (SELECT 1 FROM drains d WHERE d.node_id = n.id AND d.status = 'running')
   AND NOT EXISTS (SELECT 1 FROM tenants t
                   WHERE t.node_id = n.id AND t.status = 'provisioning' AND t.step = 'clone')
+  -- A node's clones of one template are serialised: one spare in the making at a time.
+  AND NOT EXISTS (SELECT 1 FROM spares c
+                  WHERE c.node_id = n.id AND c.template_vmid = p.template_vmid
+                    AND c.status = 'cloning')
 GROUP BY p.id, n.id
 HAVING count(s.id) < p.warm_pool_size
 ORDER BY count(s.id), n.name, p.id

@@ -126,29 +126,30 @@ class Refiller:
         if free <= 0:
             return
         avoid: dict[Any, list[int]] = {}
+        # One new spare per node and project per round, least filled first: a node's
+        # clones are serialised anyway, so slots go to other nodes before a second one here.
         for short in await db.fetch_all(Q["spare_deficits"]):
-            for _ in range(min(int(short["missing"]), free)):
-                if short["node_id"] not in avoid:
-                    avoid[short["node_id"]] = await self._cluster_vmids(short["node_id"])
-                added = await db.fetch_one(
-                    Q["spare_add"],
-                    {
-                        "id": uuid.uuid4(),
-                        "project_id": short["project_id"],
-                        "node_id": short["node_id"],
-                        "owner": owner,
-                        "lease": self.lease_seconds,
-                        "avoid": avoid[short["node_id"]],
-                    },
-                )
-                if added is None:
-                    break
-                log.info(
-                    "refilling the warm pool",
-                    extra={"spare": str(added["id"]), "node": short["node"], "vmid": added["vmid"]},
-                )
-                self._spawn(added["id"])
-                free -= 1
+            if short["node_id"] not in avoid:
+                avoid[short["node_id"]] = await self._cluster_vmids(short["node_id"])
+            added = await db.fetch_one(
+                Q["spare_add"],
+                {
+                    "id": uuid.uuid4(),
+                    "project_id": short["project_id"],
+                    "node_id": short["node_id"],
+                    "owner": owner,
+                    "lease": self.lease_seconds,
+                    "avoid": avoid[short["node_id"]],
+                },
+            )
+            if added is None:
+                continue
+            log.info(
+                "refilling the warm pool",
+                extra={"spare": str(added["id"]), "node": short["node"], "vmid": added["vmid"]},
+            )
+            self._spawn(added["id"])
+            free -= 1
             if free <= 0:
                 return
 
