@@ -487,16 +487,31 @@ async def move_migrate(run: Run) -> None:
         raise
 
 
-async def move_stop(run: Run) -> None:
-    """Backup and restore: the source copy stops first, so the archive has every write."""
-    if _method(run) != "backup_restore":
-        return
-    if await find_container(run.client, run.pve, run.vmid) is None:
-        return  # destroyed by an earlier attempt, after its archive was made
+async def _stop_source(run: Run) -> None:
+    """Backup and restore: the source copy stops before its archive, so it has every write."""
     status = await run.client.container_status(run.pve, run.vmid)
     if status.get("status") == "running":
         await _mark_down(run)
         await stop_container(run.ctx, run.node, run.vmid)
+
+
+async def _backup_stopped(run: Run, storage: str) -> None:
+    await _stop_source(run)
+    try:
+        await run.task(
+            "vzdump",
+            lambda: run.client.backup(
+                run.pve,
+                run.vmid,
+                storage=storage,
+                mode="stop",
+                compress="zstd",
+                notes_template=backup_notes(run.op["id"]),
+                remove=False,
+            ),
+        )
+    except ProxmoxLockedError as exc:
+        raise TransientStep(f"the container is locked: {exc}", 2.0) from None
 
 
 async def move_backup(run: Run) -> None:
@@ -508,21 +523,10 @@ async def move_backup(run: Run) -> None:
     storage = run.state["backup_storage"]
     found = await _find_archive(run, run.node, storage, run.op["id"])
     if found is None:
-        try:
-            await run.task(
-                "vzdump",
-                lambda: run.client.backup(
-                    run.pve,
-                    run.vmid,
-                    storage=storage,
-                    mode="stop",
-                    compress="zstd",
-                    notes_template=backup_notes(run.op["id"]),
-                    remove=False,
-                ),
-            )
-        except ProxmoxLockedError as exc:
-            raise TransientStep(f"the container is locked: {exc}", 2.0) from None
+        # Proxmox runs one vzdump per node at a time: the container stops only when the
+        # node's turn comes among our moves, instead of waiting stopped for vzdump's lock.
+        async with run.ctx.session_lock(f"vzdump:{run.node['id']}"):
+            await _backup_stopped(run, storage)
         found = await _find_archive(run, run.node, storage, run.op["id"])
         if found is None:
             raise PermanentStep("vzdump finished but its archive is not on the storage")
@@ -815,7 +819,6 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
     "move": [
         ("plan", move_plan),
         ("migrate", move_migrate),
-        ("stop", move_stop),
         ("backup", move_backup),
         ("destroy_source", move_destroy_source),
         ("restore", move_restore),

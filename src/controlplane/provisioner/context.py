@@ -110,6 +110,21 @@ class StepContext:
             self.on_wait_change()
 
     @asynccontextmanager
+    async def session_lock(self, name: str) -> AsyncIterator[None]:
+        """A PostgreSQL session advisory lock named `name`, across replicas; it dies with
+        the process that holds it."""
+        digest = hashlib.sha256(name.encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        async with self.db.session() as session:
+            await session.execute("SELECT pg_advisory_lock(%(key)s)", {"key": key})
+            try:
+                if self.stopping:
+                    raise LostLease(f"shutting down before {name}")
+                yield
+            finally:
+                await session.execute("SELECT pg_advisory_unlock(%(key)s)", {"key": key})
+
+    @asynccontextmanager
     async def clone_lock(self, node_id: Any, template: int) -> AsyncIterator[None]:
         """Clones of one template on one node never overlap, across all replicas.
 
