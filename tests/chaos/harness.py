@@ -142,6 +142,15 @@ async def wait_pools_settled(db: Any, timeout: float) -> None:
     raise AssertionError(f"{pending} spares still in between after {timeout} s")
 
 
+async def wait_pools_full(db: Any, ready: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await db.fetch_val("SELECT count(*) FROM spares WHERE status = 'ready'") >= ready:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"fewer than {ready} spares ready after {timeout} s")
+
+
 async def audit_outcome(db: Any, sim: Any) -> dict[str, Any]:
     """The counts the chaos suites print and check.
 

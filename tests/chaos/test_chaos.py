@@ -22,6 +22,7 @@ from tests.chaos.harness import (
     audit_outcome,
     create_tenants,
     wait_converged,
+    wait_pools_full,
     wait_pools_settled,
 )
 from tests.conftest import SimHandle
@@ -71,6 +72,8 @@ async def run_chaos(
     for p in procs:
         p.start()
     await asyncio.gather(*(p.wait_healthy() for p in procs))
+    if warm_pool:  # full pools first, so the kills land on takes as well as on refills
+        await wait_pools_full(app.state.cp.db, warm_pool * len(projects), timeout=60)
     started = time.monotonic()
     try:
         creating = asyncio.gather(
@@ -139,6 +142,15 @@ async def test_chaos_warm_pool_small(admin, app, pve_sim, settings) -> None:  # 
         admin, app, pve_sim, settings, tenants=30, kills=4, faults=None, seed=4, warm_pool=3
     )
     check(outcome, 30, faults=False)
+    assert outcome["spares_taken"] > 0
+
+
+@pytest.mark.slow
+async def test_chaos_warm_pool_full(admin, app, pve_sim, settings) -> None:  # type: ignore[no-untyped-def]
+    outcome = await run_chaos(
+        admin, app, pve_sim, settings, tenants=200, kills=20, faults=None, seed=5, warm_pool=5
+    )
+    check(outcome, 200, faults=False)
     assert outcome["spares_taken"] > 0
 
 
