@@ -12,9 +12,15 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.auth.conftest import PASSWORD
 from tests.foundation.test_process_lifecycle import free_port, process_env, wait_until
+
+# The simulator gives a container the same loopback address in every process and its app
+# listens on the project's port (8080), so two of these modules running at once in
+# pytest-xdist workers would answer each other's requests: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("simulated-apps-on-port-8080")
 
 
 def _start(tmp_path: Path, env: dict[str, str], name: str) -> subprocess.Popen[bytes]:

@@ -14,6 +14,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+# The simulator gives a container the same loopback address in every process and its app
+# listens on the project's port (8080), so two of these modules running at once in
+# pytest-xdist workers would answer each other's requests: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("simulated-apps-on-port-8080")
 
 
 def free_port() -> int:

@@ -20,6 +20,11 @@ from controlplane.pvesim.storage import Storage
 from tests.conftest import SimHandle, make_settings, start_sim
 from tests.operations.conftest import Life
 
+# The simulator gives a container the same loopback address in every process and its app
+# listens on the project's port (8080), so two of these modules running at once in
+# pytest-xdist workers would answer each other's requests: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("simulated-apps-on-port-8080")
+
 LOOPBACK_TENANTS = "127.100.0.0/16"
 NFS = Storage("nfs", "nfs", frozenset({"backup"}), shared=True, path="/mnt/pve/nfs")
 CLUSTERS: dict[str, dict[str, Any]] = {
