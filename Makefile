@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # `make test` runs in this many pytest-xdist processes, each with its own embedded
 # PostgreSQL. Most tests wait on subprocesses, sockets and timers, so three share two
-# cores well (13 min in one process, 7 in three).
+# cores well (13 min in one process, 7 in three). The browser suites (tests/e2e) then run
+# alone, in one process: beside three workers, a portal test once waited 30 s for a tenant
+# that sat in its clone step, and that is not understood yet.
 TEST_WORKERS ?= 3
 
 .PHONY: run test lint proof bench install clean portal portal-test
@@ -54,7 +56,8 @@ test: $(STAMP) portal-test
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/e2e
+	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider tests/e2e
 
 # The long suites (chaos, faults, load, deep fuzzing), printing their figures (-s).
 proof: $(STAMP)
