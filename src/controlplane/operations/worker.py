@@ -25,6 +25,7 @@ from controlplane.operations.steps import STEPS, UNDO, Q, Run
 from controlplane.provisioner.context import LostLease, PermanentStep, StepContext, TransientStep
 from controlplane.provisioner.worker import backoff
 from controlplane.proxmox import ProxmoxTaskError, is_transient
+from controlplane.tasks import finish_or_cancel
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +119,7 @@ class OperationWorker:
         """Stop claiming; operations in flight get `grace` seconds; leases are released."""
         self._stopping = True
         self._wake.set()
-        if self._running:
-            _, pending = await asyncio.wait(list(self._running.values()), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=5.0)
+        await finish_or_cancel(self._running.values(), grace)
         for task in self._tasks:
             task.cancel()
         if self._tasks:

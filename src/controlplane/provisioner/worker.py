@@ -26,6 +26,7 @@ from controlplane.db.gateway import Unavailable
 from controlplane.provisioner.context import LostLease, PermanentStep, Q, StepContext, TransientStep
 from controlplane.provisioner.operations import OPERATIONS, apply_config
 from controlplane.proxmox import ProxmoxTaskError, is_transient
+from controlplane.tasks import finish_or_cancel
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,7 @@ class Worker:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        if self._running:
-            _, pending = await asyncio.wait(list(self._running.values()), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                # A task stuck in a call that ignores cancellation must not hold up exit.
-                await asyncio.wait(pending, timeout=5.0)
+        await finish_or_cancel(self._running.values(), grace)
         helpers = [t for t in (self._heartbeat_task, self._listen_task) if t is not None]
         for task in helpers:
             task.cancel()

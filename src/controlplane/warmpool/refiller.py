@@ -36,6 +36,7 @@ from controlplane.provisioner.steps import (
 )
 from controlplane.provisioner.worker import backoff
 from controlplane.proxmox import ProxmoxAlreadyExistsError, ProxmoxNotFoundError
+from controlplane.tasks import finish_or_cancel
 
 log = logging.getLogger(__name__)
 Q = load_queries("controlplane.warmpool")
@@ -76,12 +77,7 @@ class Refiller:
 
     async def stop(self, grace: float = 10.0) -> None:
         await self._periodic.stop()
-        if self._running:
-            _, pending = await asyncio.wait(list(self._running.values()), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=5.0)
+        await finish_or_cancel(self._running.values(), grace)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 self.ctx.db.execute(Q["spare_release_all"], {"owner": self.ctx.owner}), timeout=5.0
